@@ -1,0 +1,18 @@
+//! Domain values of mtgs: what a tool, a conflict and an environment are, and the rules that
+//! make an invalid one unrepresentable. Pure: no I/O, no async, no database or HTTP types.
+
+mod conflict;
+mod error;
+mod health;
+mod lint;
+mod names;
+mod records;
+mod tool;
+
+pub use conflict::{Conflict, ConflictKind, ConflictStatus, Finding, Severity, StageId, Verdict};
+pub use error::InputError;
+pub use health::{HealthReport, SeverityCounts};
+pub use lint::{Lint, LintLevel};
+pub use names::{EnvironmentName, ServerName, ToolKey, ToolName};
+pub use records::{Job, JobKind, JobStatus, ToolRecord, ToolStatus};
+pub use tool::{ParsedTool, ToolDef, canonical_json, limits, parse_tool_list};

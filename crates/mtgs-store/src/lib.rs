@@ -1,0 +1,252 @@
+//! Persistence of the registry: environments, servers, tools, conflicts and the job queue,
+//! on SQLite (the embedded default) through sqlx's `Any` driver, so that a PostgreSQL
+//! backend is another set of migrations rather than another code path.
+//!
+//! Times are integer milliseconds since the Unix epoch, passed in by the caller (the
+//! service owns the clock, so tests are deterministic). JSON is stored as TEXT.
+//!
+//! **Invariant:** every write a use case makes goes through one [`StoreTx`] and lands
+//! whole or not at all.
+
+use std::path::Path;
+
+use mtgs_core::{
+    Conflict, ConflictStatus, EnvironmentName, Finding, Job, JobKind, ServerName, Severity, SeverityCounts, StageId,
+    ToolDef, ToolKey, ToolRecord, ToolStatus,
+};
+use serde_json::Value;
+
+/// File name of the SQLite database inside the data directory.
+pub const DATABASE_FILE: &str = "mtgs.db";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("unsupported database URL '{0}': expected sqlite://PATH")]
+    UnsupportedUrl(String),
+    /// A row that the schema should have made impossible (bad enum text, bad JSON).
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    /// A finding names a tool that is not registered in the environment.
+    #[error("finding names unknown tool {0}")]
+    UnknownTool(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentRow {
+    pub id: i64,
+    pub name: EnvironmentName,
+    /// Bumped by every write that changes the environment's set of live tools; an
+    /// in-memory detection index built at generation G is current while this is G.
+    pub generation: i64,
+    pub created_at: i64,
+}
+
+/// Filters for [`Store::tools`]; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ToolFilter {
+    pub environment: Option<EnvironmentName>,
+    pub server: Option<ServerName>,
+    pub status: Option<ToolStatus>,
+}
+
+/// Filters for [`Store::conflicts`]; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ConflictFilter {
+    /// Exact severity.
+    pub severity: Option<Severity>,
+    pub stage: Option<StageId>,
+    pub status: Option<ConflictStatus>,
+    /// Conflicts where either side is this tool.
+    pub tool: Option<ToolKey>,
+}
+
+/// Which tracked conflicts a batch of findings speaks for: those not found again within
+/// the scope are no longer true ([`ConflictStatus::on_gone`]).
+#[derive(Debug, Clone)]
+pub enum FindingScope {
+    /// Every conflict involving one of these tools (a registration).
+    Tools(Vec<ToolKey>),
+    /// Every conflict of the environment (an all-pairs analysis).
+    Environment,
+}
+
+/// What [`StoreTx::record_findings`] did.
+#[derive(Debug, Clone, Default)]
+pub struct ConflictSync {
+    /// The tracked conflict for each finding, in the order of the findings.
+    pub conflicts: Vec<Conflict>,
+    /// Findings that became new conflicts.
+    pub opened: u64,
+    /// Tracked conflicts that went from resolved or suppressed back to open.
+    pub reopened: u64,
+    /// Live conflicts not found again, now resolved.
+    pub resolved: u64,
+}
+
+/// Live-tool and live-conflict counts of one environment, for the health score.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HealthCounts {
+    pub live_tools: u64,
+    pub pending_approval: u64,
+    pub conflicts: SeverityCounts,
+}
+
+/// The registry database. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: sqlx::AnyPool,
+}
+
+/// One transaction; dropped without [`StoreTx::commit`] it rolls back.
+#[derive(Debug)]
+pub struct StoreTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+#[allow(unused_variables, clippy::unused_async)]
+impl Store {
+    /// Opens (creating if missing) the database at `database_url` (`sqlite://PATH`),
+    /// enables WAL, foreign keys and a busy timeout, and applies pending migrations.
+    pub async fn open(database_url: &str) -> Result<Self> {
+        unimplemented!()
+    }
+
+    /// Creates `dir` if needed and opens `dir/mtgs.db`.
+    pub async fn open_data_dir(dir: &Path) -> Result<Self> {
+        unimplemented!()
+    }
+
+    /// Readiness: the database answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        unimplemented!()
+    }
+
+    pub async fn begin(&self) -> Result<StoreTx> {
+        unimplemented!()
+    }
+
+    pub async fn environment(&self, name: &EnvironmentName) -> Result<Option<EnvironmentRow>> {
+        unimplemented!()
+    }
+
+    /// All environments, by name.
+    pub async fn environments(&self) -> Result<Vec<EnvironmentRow>> {
+        unimplemented!()
+    }
+
+    /// Tools matching `filter`, ordered by environment, server, name.
+    pub async fn tools(&self, filter: &ToolFilter) -> Result<Vec<ToolRecord>> {
+        unimplemented!()
+    }
+
+    /// The tools of an environment that detection compares against ([`ToolStatus::is_live`]).
+    pub async fn live_tools(&self, environment_id: i64) -> Result<Vec<ToolRecord>> {
+        unimplemented!()
+    }
+
+    /// Conflicts of an environment matching `filter`, most severe first, then by id.
+    pub async fn conflicts(&self, environment_id: i64, filter: &ConflictFilter) -> Result<Vec<Conflict>> {
+        unimplemented!()
+    }
+
+    pub async fn conflict(&self, id: i64) -> Result<Option<Conflict>> {
+        unimplemented!()
+    }
+
+    /// Tracked conflicts (any status) where either side is one of `keys`.
+    pub async fn conflicts_involving(&self, environment_id: i64, keys: &[ToolKey]) -> Result<Vec<Conflict>> {
+        unimplemented!()
+    }
+
+    /// Sets a conflict's triage status; `None` when there is no such conflict.
+    pub async fn set_conflict_status(&self, id: i64, status: ConflictStatus, now: i64) -> Result<Option<Conflict>> {
+        unimplemented!()
+    }
+
+    pub async fn health_counts(&self, environment_id: i64) -> Result<HealthCounts> {
+        unimplemented!()
+    }
+
+    /// Queues a job (creating the environment on first use).
+    pub async fn enqueue_job(&self, kind: JobKind, environment: &EnvironmentName, now: i64) -> Result<Job> {
+        unimplemented!()
+    }
+
+    /// Claims the oldest queued job, or a running one whose lease expired (its worker
+    /// died): marks it running, counts the attempt and leases it until `now + lease_ms`.
+    pub async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<Job>> {
+        unimplemented!()
+    }
+
+    /// Records progress and extends the lease.
+    pub async fn update_job_progress(&self, id: i64, done: i64, total: i64, now: i64, lease_ms: i64) -> Result<()> {
+        unimplemented!()
+    }
+
+    /// Marks a job succeeded with its result, or failed with the error's message.
+    pub async fn finish_job(&self, id: i64, outcome: std::result::Result<Value, String>, now: i64) -> Result<Job> {
+        unimplemented!()
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Option<Job>> {
+        unimplemented!()
+    }
+}
+
+#[allow(unused_variables, clippy::unused_async)]
+impl StoreTx {
+    /// The environment's row, created on first use.
+    pub async fn ensure_environment(&mut self, name: &EnvironmentName, now: i64) -> Result<EnvironmentRow> {
+        unimplemented!()
+    }
+
+    /// Bumps the environment's generation and returns the new value.
+    pub async fn bump_generation(&mut self, environment_id: i64) -> Result<i64> {
+        unimplemented!()
+    }
+
+    /// Inserts the tool, or updates the one with the same server and name: definition,
+    /// hash ([`ToolDef::canonical_hash`]) and status. Creates the server row on first use.
+    pub async fn upsert_tool(
+        &mut self,
+        environment_id: i64,
+        server: &ServerName,
+        def: &ToolDef,
+        status: ToolStatus,
+        now: i64,
+    ) -> Result<ToolRecord> {
+        unimplemented!()
+    }
+
+    pub async fn set_tool_status(&mut self, tool_id: i64, status: ToolStatus, now: i64) -> Result<()> {
+        unimplemented!()
+    }
+
+    /// Makes the tracked conflicts agree with `findings` within `scope`: one conflict per
+    /// (environment, unordered pair, stage). New findings open conflicts; findings seen
+    /// again update kind, severity, score and evidence and move the status by
+    /// [`ConflictStatus::on_redetected`]; live conflicts in scope not found again move by
+    /// [`ConflictStatus::on_gone`]. Both tools of every finding must be registered.
+    pub async fn record_findings(
+        &mut self,
+        environment_id: i64,
+        scope: &FindingScope,
+        findings: &[Finding],
+        now: i64,
+    ) -> Result<ConflictSync> {
+        unimplemented!()
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        unimplemented!()
+    }
+}
