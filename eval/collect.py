@@ -51,6 +51,10 @@ CORPUS_DIR = EVAL_DIR / "corpus"
 SERVERS_FILE = EVAL_DIR / "servers.toml"
 CACHE_DIR = Path(os.environ.get("MTGS_EVAL_CACHE") or Path.home() / ".cache" / "mtgs-eval").resolve()
 CACHE_TOKEN = "${MTGS_EVAL_CACHE}"
+# Servers' working directories live at a fixed path, not under the cache, because a
+# few servers put their working directory into tool definitions (e.g. a default).
+SANDBOX_ROOT = Path(os.environ.get("MTGS_EVAL_SANDBOX") or "/tmp/mtgs-eval-sandbox").resolve()
+SANDBOX_TOKEN = "${MTGS_EVAL_SANDBOX}"
 
 CLIENT_INFO = {"name": "mtgs-eval-collector", "version": "0.1.0"}
 DEFAULT_PROTOCOL_VERSION = "2025-06-18"
@@ -117,11 +121,11 @@ def expand(value: str, sid: str) -> str:
 
 def templ(value: str) -> str:
     """Replace the local cache path by a portable token in recorded launch data."""
-    return value.replace(str(CACHE_DIR), CACHE_TOKEN)
+    return value.replace(str(SANDBOX_ROOT), SANDBOX_TOKEN).replace(str(CACHE_DIR), CACHE_TOKEN)
 
 
 def sandbox_dir(sid: str) -> Path:
-    return CACHE_DIR / "sandbox" / sid
+    return SANDBOX_ROOT / sid
 
 
 # --------------------------------------------------------------------------
@@ -138,7 +142,8 @@ def run_logged(cmd: list[str], cwd: Path, env: dict, logfile: Path, timeout: flo
         except subprocess.TimeoutExpired:
             raise CollectError("install", f"timeout after {timeout:.0f}s: {' '.join(cmd)}")
     if p.returncode != 0:
-        tail = logfile.read_bytes()[-2500:].decode("utf-8", "replace")
+        tail = logfile.read_bytes()[-3000:].decode("utf-8", "replace")
+        tail = "\n".join(ln for ln in tail.splitlines() if "complete log of this run" not in ln)[-2500:]
         raise CollectError("install", f"exit {p.returncode}: {' '.join(cmd)}\n{tail}")
 
 
@@ -285,7 +290,7 @@ class StdioClient:
                 if len(self.noise) < 20:
                     self.noise.append(line[:300])
                 continue
-            self.q.put(msg)
+            self.q.put((msg, line))
         self.q.put(None)
 
     def send(self, msg: dict) -> None:
@@ -315,6 +320,10 @@ class StdioClient:
         self.send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
 
     def request(self, method: str, params: dict, timeout: float, stage: str) -> dict:
+        return self.request_raw(method, params, timeout, stage)[0]
+
+    def request_raw(self, method: str, params: dict, timeout: float, stage: str) -> tuple[dict, str]:
+        """Send a request; return its result and the raw line that carried the response."""
         rid = self.next_id
         self.next_id += 1
         self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
@@ -324,12 +333,13 @@ class StdioClient:
             if left <= 0:
                 raise CollectError(stage, f"no answer to {method} within {timeout:.0f}s; {self.describe_exit()}")
             try:
-                msg = self.q.get(timeout=min(left, 1.0))
+                item = self.q.get(timeout=min(left, 1.0))
             except queue.Empty:
                 continue
-            if msg is None:
+            if item is None:
                 time.sleep(0.3)
                 raise CollectError(stage, f"server closed stdout before answering {method}; {self.describe_exit()}")
+            msg, line = item
             if not isinstance(msg, dict):
                 continue
             if "method" in msg and "id" in msg:
@@ -343,7 +353,7 @@ class StdioClient:
                 continue
             if "error" in msg:
                 raise CollectError(stage, f"{method} returned error {json.dumps(msg['error'], ensure_ascii=False)[:1500]}")
-            return msg.get("result", {})
+            return msg.get("result", {}), line
 
     def stderr_tail(self, n: int = 1500) -> str:
         try:
@@ -433,6 +443,7 @@ def collect_one(s: dict, protocol_version: str) -> dict:
         "NO_COLOR": "1",
         "PYTHONUNBUFFERED": "1",
         "PYTHONIOENCODING": "utf-8",
+        "PYTHONHASHSEED": "0",  # some servers build defaults from Python sets
         "PLAYWRIGHT_BROWSERS_PATH": "0",
         **dummy_env,
     }
@@ -449,15 +460,23 @@ def collect_one(s: dict, protocol_version: str) -> dict:
         if s.get("settle"):
             time.sleep(float(s["settle"]))
 
+        wire_mismatch: list = []
+
         def list_all() -> tuple[list, int]:
+            wire_mismatch.clear()
             tools, cursor, pages = [], None, 0
             while True:
                 params = {"cursor": cursor} if cursor is not None else {}
-                res = client.request("tools/list", params, s.get("list_timeout", DEFAULT_LIST_TIMEOUT), "tools/list")
+                res, line = client.request_raw("tools/list", params,
+                                               s.get("list_timeout", DEFAULT_LIST_TIMEOUT), "tools/list")
                 pages += 1
                 page = res.get("tools")
                 if not isinstance(page, list):
                     raise CollectError("tools/list", f"result has no tools array: {json.dumps(res)[:500]}")
+                # Is every tool, re-serialised compactly, a verbatim slice of the wire line?
+                for t in page:
+                    if json.dumps(t, separators=(",", ":"), ensure_ascii=False) not in line:
+                        wire_mismatch.append(t.get("name") if isinstance(t, dict) else repr(t)[:40])
                 tools.extend(page)
                 cursor = res.get("nextCursor")
                 if not cursor:
@@ -497,6 +516,11 @@ def collect_one(s: dict, protocol_version: str) -> dict:
         rec["instructions"] = init["instructions"]
     rec["tools_list_pages"] = pages
     rec["network_isolated"] = bool(netns_prefix())
+    # true when each stored tool, dumped as compact JSON, appears byte-for-byte in the
+    # tools/list response line the server wrote
+    rec["tools_match_wire_bytes"] = not wire_mismatch
+    if wire_mismatch:
+        rec["tools_not_matching_wire_bytes"] = wire_mismatch[:50]
     if client.lossy.notes:
         rec["json_roundtrip_notes"] = client.lossy.notes
     rec["tools"] = tools
@@ -568,7 +592,11 @@ def main() -> int:
     if a.list:
         for s in servers:
             state = "collected" if (CORPUS_DIR / f"{s['id']}.json").exists() else "-"
-            print(f"{s['id']:<22} {s['registry']:<5} {s['package']}@{s['version']:<14} {s['domain']:<18} {state}")
+            spec = f"{s['package']}@{s['version']}"
+            try:
+                print(f"{s['id']:<22} {s['registry']:<5} {spec:<58} {s['domain']:<14} {state}")
+            except BrokenPipeError:
+                return 0
         return 0
     if a.stats:
         return run_stats()
@@ -616,6 +644,7 @@ def main() -> int:
 
 def run_stats() -> int:
     sys.path.insert(0, str(EVAL_DIR))
+    sys.dont_write_bytecode = True  # no __pycache__ in the repository
     import stats  # eval/stats.py
     return stats.main([])
 

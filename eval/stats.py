@@ -143,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     doms = Counter(s["domain"] for s in servers)
     w("- servers per domain: " + ", ".join(f"{d} {n}" for d, n in sorted(doms.items())))
     pv = Counter(s.get("protocol_version") for s in servers)
+    wire = [s["id"] for s in servers if s.get("tools_match_wire_bytes") is False]
+    w(f"- servers whose stored tools re-serialise (compact JSON) to exactly the bytes on the wire: "
+      f"{sum(1 for s in servers if s.get('tools_match_wire_bytes'))} of {len(servers)}"
+      + (f"; not: {', '.join(wire)}" if wire else ""))
     w("- protocol versions answered: " + ", ".join(f"`{k}` {v}" for k, v in sorted(pv.items(), key=str)))
     w("")
 
@@ -259,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         if sch is None:
             missing_schema.append((sid, t.get("name")))
             continue
-        root_types[str(sch.get("type")) if isinstance(sch, dict) else type(sch).__name__] += 1
+        root_types[str(sch.get("type", "(absent)")) if isinstance(sch, dict) else type(sch).__name__] += 1
         acc = {"max_depth": 0, "nodes": 0, "max_properties": 0, "max_enum": 0, "prop_names": [],
                "bool_schemas": bool_schemas, "kw_where": {}, "required_nonarray": [], "refs": refs}
         walk_schema(sch, kw, types, 1, acc, "")

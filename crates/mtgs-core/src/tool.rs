@@ -98,7 +98,7 @@ impl ToolDef {
 
         let input_schema = match object.get("inputSchema") {
             Some(schema) => {
-                validate_schema(schema, "inputSchema")?;
+                validate_schema(schema, "inputSchema", &mut lints)?;
                 schema.clone()
             }
             None => return Err(InputError::new("inputSchema", "is required (MCP requires a JSON Schema object)")),
@@ -108,7 +108,7 @@ impl ToolDef {
         let output_schema = match object.get("outputSchema") {
             Some(Value::Null) | None => None,
             Some(schema) => {
-                validate_schema(schema, "outputSchema")?;
+                validate_schema(schema, "outputSchema", &mut lints)?;
                 Some(schema.clone())
             }
         };
@@ -229,7 +229,10 @@ fn optional_string(object: &Map<String, Value>, field: &str, max_chars: usize) -
 
 /// Refuses what is not a JSON Schema (by its meta-schema; 2020-12 unless `$schema` says
 /// otherwise, as MCP specifies) or is larger than [`limits::MAX_SCHEMA_BYTES`].
-fn validate_schema(schema: &Value, field: &str) -> Result<(), InputError> {
+///
+/// One legacy form real servers publish is tolerated with a warning: draft-03's boolean
+/// `"required": true` on a property. The schema is kept as sent; only validation skips it.
+fn validate_schema(schema: &Value, field: &str, lints: &mut Vec<Lint>) -> Result<(), InputError> {
     if !schema.is_object() {
         return Err(InputError::new(field, format!("expected a JSON Schema object, found {}", json_type(schema))));
     }
@@ -240,12 +243,32 @@ fn validate_schema(schema: &Value, field: &str) -> Result<(), InputError> {
             format!("is {size} bytes as JSON; the limit is {}", limits::MAX_SCHEMA_BYTES),
         ));
     }
-    if let Err(error) = jsonschema::meta::validate(schema) {
-        let path = error.instance_path().to_string();
-        let at = path.trim_start_matches('/').replace('/', ".");
-        return Err(InputError::new(join_field(field, &at), format!("is not valid JSON Schema: {error}")));
+    let mut tolerated: Option<Value> = None;
+    loop {
+        let current = tolerated.as_ref().unwrap_or(schema);
+        let (pointer, message) = match jsonschema::meta::validate(current) {
+            Ok(()) => return Ok(()),
+            Err(error) => (error.instance_path().to_string(), error.to_string()),
+        };
+        let at = join_field(field, &pointer.trim_start_matches('/').replace('/', "."));
+        let legacy_required =
+            pointer.ends_with("/required") && current.pointer(&pointer).is_some_and(Value::is_boolean);
+        if !legacy_required {
+            return Err(InputError::new(at, format!("is not valid JSON Schema: {message}")));
+        }
+        let mut copy = current.clone();
+        if let Some((parent, _)) = pointer.rsplit_once('/')
+            && let Some(Value::Object(object)) = copy.pointer_mut(parent)
+        {
+            object.remove("required");
+        }
+        lints.push(Lint::warning(
+            "schema_legacy_required",
+            &at,
+            "is draft-03's boolean form; JSON Schema 2020-12 lists required properties in the parent's `required` array",
+        ));
+        tolerated = Some(copy);
     }
-    Ok(())
 }
 
 fn input_schema_lints(schema: &Value) -> Vec<Lint> {
@@ -374,6 +397,16 @@ mod tests {
         insta::assert_snapshot!(refusal(json!("tool")),
             @r#"expected a tool, an array of tools or {"tools": [...]}, found a string"#);
         insta::assert_snapshot!(refusal(json!([])), @"tools: must hold at least one tool");
+    }
+
+    #[test]
+    fn draft_03_required_flags_are_tolerated_with_a_warning() {
+        let raw = json!({"name": "t", "description": "A tool with a legacy schema", "inputSchema": {"type": "object",
+                         "properties": {"q": {"type": "string", "description": "query", "required": true}}}});
+        let parsed = ToolDef::parse(&raw).expect("accepted");
+        assert_eq!(parsed.def.to_json(), raw, "kept as sent");
+        let lint = parsed.lints.iter().find(|lint| lint.code == "schema_legacy_required").expect("warned");
+        assert_eq!(lint.field, "inputSchema.properties.q.required");
     }
 
     #[test]
