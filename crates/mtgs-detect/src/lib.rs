@@ -1,1 +1,17 @@
-//! Placeholder.
+//! The conflict-detection pipeline of mtgs: stages that find pairs of tools an agent
+//! would confuse, the indexes they search, and the orchestrator that runs them cheapest
+//! first with short-circuits between them.
+//!
+//! **Invariant:** pure. No I/O, no async, no clock; values in, values out. Embeddings and
+//! routing decisions (later stages) arrive through traits implemented elsewhere.
+
+pub mod lexical;
+mod pipeline;
+mod prepared;
+pub mod schema;
+mod stage;
+pub mod text;
+
+pub use pipeline::{CheckResult, Detector};
+pub use prepared::{ParamShape, PreparedTool};
+pub use stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolIdx, ToolTable};

@@ -1,0 +1,174 @@
+//! An index answering "which registered names are within edit distance 2 of this one"
+//! without scanning them all: PassJoin (Li, Deng, Feng, VLDB 2011).
+//!
+//! A string of length L is cut into τ+1 = 3 segments. τ edits can touch at most τ of
+//! them, so any string within distance τ holds one segment unchanged, shifted by at most
+//! τ positions. The index maps (L, segment number, segment) to strings; a query looks up
+//! the few substrings of itself at those positions for each length within τ of its own,
+//! then verifies the candidates. Memory is three entries per name.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use crate::stage::ToolIdx;
+
+/// The largest distance the index answers for.
+pub const MAX_DISTANCE: usize = 2;
+const SEGMENTS: usize = MAX_DISTANCE + 1;
+
+#[derive(Debug, Default, Clone)]
+pub struct EditIndex {
+    segments: HashMap<(usize, usize, u64), Vec<ToolIdx>>,
+    lengths: HashMap<usize, usize>,
+}
+
+impl EditIndex {
+    pub fn insert(&mut self, idx: ToolIdx, name: &[char]) {
+        for (number, start, length) in segmentation(name.len()) {
+            let key = (name.len(), number, hash_chars(&name[start..start + length]));
+            self.segments.entry(key).or_default().push(idx);
+        }
+        *self.lengths.entry(name.len()).or_default() += 1;
+    }
+
+    pub fn remove(&mut self, idx: ToolIdx, name: &[char]) {
+        for (number, start, length) in segmentation(name.len()) {
+            let key = (name.len(), number, hash_chars(&name[start..start + length]));
+            if let Some(list) = self.segments.get_mut(&key) {
+                list.retain(|other| *other != idx);
+                if list.is_empty() {
+                    self.segments.remove(&key);
+                }
+            }
+        }
+        if let Some(count) = self.lengths.get_mut(&name.len()) {
+            *count -= 1;
+            if *count == 0 {
+                self.lengths.remove(&name.len());
+            }
+        }
+    }
+
+    /// Tools whose name may be within [`MAX_DISTANCE`] of `query`: a superset, to verify.
+    pub fn candidates(&self, query: &[char]) -> HashSet<ToolIdx> {
+        let mut found = HashSet::new();
+        let low = query.len().saturating_sub(MAX_DISTANCE);
+        for length in low..=query.len() + MAX_DISTANCE {
+            if !self.lengths.contains_key(&length) {
+                continue;
+            }
+            for (number, start, segment_length) in segmentation(length) {
+                if segment_length > query.len() {
+                    continue;
+                }
+                let first = start.saturating_sub(MAX_DISTANCE);
+                let last = (start + MAX_DISTANCE).min(query.len() - segment_length);
+                for position in first..=last {
+                    let key = (length, number, hash_chars(&query[position..position + segment_length]));
+                    if let Some(list) = self.segments.get(&key) {
+                        found.extend(list.iter().copied());
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+/// (segment number, start, length) of the SEGMENTS segments of a string of `length`:
+/// the later segments take the remainder, one extra character each.
+fn segmentation(length: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    let base = length / SEGMENTS;
+    let longer = length % SEGMENTS;
+    let mut start = 0;
+    (0..SEGMENTS).map(move |number| {
+        let segment_length = if number >= SEGMENTS - longer { base + 1 } else { base };
+        let segment = (number, start, segment_length);
+        start += segment_length;
+        segment
+    })
+}
+
+fn hash_chars(chars: &[char]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    chars.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Levenshtein distance if it is at most `bound`, else `None`; stops early once every
+/// cell of a row exceeds the bound.
+pub fn bounded_distance(a: &[char], b: &[char], bound: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > bound {
+        return None;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        let mut row_min = current[0];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+            row_min = row_min.min(current[j + 1]);
+        }
+        if row_min > bound {
+            return None;
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    let distance = previous[b.len()];
+    (distance <= bound).then_some(distance)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn chars(text: &str) -> Vec<char> {
+        text.chars().collect()
+    }
+
+    #[test]
+    fn segments_cover_the_string() {
+        for length in 0..12 {
+            let parts: Vec<_> = segmentation(length).collect();
+            assert_eq!(parts.iter().map(|(_, _, l)| l).sum::<usize>(), length);
+            assert_eq!(parts.last().map(|(_, s, l)| s + l), Some(length));
+        }
+    }
+
+    #[test]
+    fn bounded_distance_matches_plain_levenshtein() {
+        assert_eq!(bounded_distance(&chars("getissue"), &chars("getissues"), 2), Some(1));
+        assert_eq!(bounded_distance(&chars("search"), &chars("serach"), 2), Some(2));
+        assert_eq!(bounded_distance(&chars("createissue"), &chars("closeissue"), 2), None);
+    }
+
+    proptest! {
+        /// The index never misses a name within the distance: it finds exactly what a
+        /// scan of all names with the plain distance finds.
+        #[test]
+        fn index_finds_what_a_full_scan_finds(
+            names in proptest::collection::vec("[abc_]{0,9}", 1..40),
+            query in "[abc_]{0,9}",
+        ) {
+            let mut index = EditIndex::default();
+            for (i, name) in names.iter().enumerate() {
+                index.insert(ToolIdx(i as u32), &chars(name));
+            }
+            let query = chars(&query);
+            let candidates = index.candidates(&query);
+            for (i, name) in names.iter().enumerate() {
+                if strsim::levenshtein(&query.iter().collect::<String>(), name) <= MAX_DISTANCE {
+                    prop_assert!(candidates.contains(&ToolIdx(i as u32)), "missed {name}");
+                }
+            }
+            // Removal takes a name out of every answer.
+            index.remove(ToolIdx(0), &chars(&names[0]));
+            prop_assert!(!index.candidates(&query).contains(&ToolIdx(0)));
+        }
+    }
+}

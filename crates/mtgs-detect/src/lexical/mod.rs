@@ -1,0 +1,365 @@
+//! Stage 1, lexical: names and words. Finds pairs whose names are equal, equal after
+//! folding, look-alike, a small edit apart, or whose names and descriptions share their
+//! informative words; every lookup goes through an index, never a scan.
+//!
+//! Severity rests on evidence, not distance alone (see ARCHITECTURE.md, "Lexical rules"):
+//! `get_issue` / `get_issues` differ by an inflection and mean the same thing to an agent
+//! reading names (HIGH), while `get_file` / `set_file` differ in their action (LOW), and
+//! `create_issue` / `close_issue` are four edits apart and only share words.
+
+mod edit;
+mod terms;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use mtgs_core::{ConflictKind, Severity, StageId};
+use serde_json::{Value, json};
+
+use crate::prepared::PreparedTool;
+use crate::stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolIdx};
+use crate::text;
+pub use edit::{EditIndex, bounded_distance};
+pub use terms::TermIndex;
+
+/// Description similarity (IDF-weighted cosine of terms) above which two descriptions
+/// are taken to describe the same job. Starting values, to be tuned on the eval corpus.
+pub mod thresholds {
+    /// A look-alike name with a look-alike description is a typosquat.
+    pub const TYPOSQUAT_DESCRIPTION: f64 = 0.5;
+    /// Inflected names stay HIGH unless the schema separates them and descriptions differ.
+    pub const SAME_JOB_DESCRIPTION: f64 = 0.5;
+    /// Different actions still conflict when the descriptions say the same.
+    pub const DIFFERENT_ACTION_DESCRIPTION: f64 = 0.6;
+    /// Below this, and with no shared name word, no token-overlap finding is made.
+    pub const MIN_DESCRIPTION: f64 = 0.45;
+    /// Word overlap score (0.35 · name Jaccard + 0.65 · description cosine) bands.
+    pub const OVERLAP_LOW: f64 = 0.35;
+    pub const OVERLAP_MEDIUM: f64 = 0.5;
+    pub const OVERLAP_HIGH: f64 = 0.7;
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LexicalStage {
+    exact: HashMap<String, Vec<ToolIdx>>,
+    folded: HashMap<String, Vec<ToolIdx>>,
+    skeletons: HashMap<String, Vec<ToolIdx>>,
+    /// Name word stems joined: inflections at any edit distance (`list_repository` /
+    /// `list_repositories` are three edits apart).
+    stems: HashMap<String, Vec<ToolIdx>>,
+    near: EditIndex,
+    terms: TermIndex,
+}
+
+fn push(map: &mut HashMap<String, Vec<ToolIdx>>, key: &str, idx: ToolIdx) {
+    map.entry(key.to_owned()).or_default().push(idx);
+}
+
+fn pull(map: &mut HashMap<String, Vec<ToolIdx>>, key: &str, idx: ToolIdx) {
+    if let Some(list) = map.get_mut(key) {
+        list.retain(|other| *other != idx);
+        if list.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+impl Stage for LexicalStage {
+    fn id(&self) -> StageId {
+        StageId::Lexical
+    }
+
+    fn admission(&self) -> Admission {
+        Admission::Discover
+    }
+
+    fn insert(&mut self, idx: ToolIdx, tool: &PreparedTool) {
+        push(&mut self.exact, tool.def.name.as_str(), idx);
+        push(&mut self.folded, &tool.folded, idx);
+        push(&mut self.skeletons, &tool.skeleton, idx);
+        push(&mut self.stems, &tool.word_stems.join(" "), idx);
+        self.near.insert(idx, &tool.folded.chars().collect::<Vec<_>>());
+        self.terms.insert(idx, &tool.terms);
+    }
+
+    fn remove(&mut self, idx: ToolIdx, tool: &PreparedTool) {
+        pull(&mut self.exact, tool.def.name.as_str(), idx);
+        pull(&mut self.folded, &tool.folded, idx);
+        pull(&mut self.skeletons, &tool.skeleton, idx);
+        pull(&mut self.stems, &tool.word_stems.join(" "), idx);
+        self.near.remove(idx, &tool.folded.chars().collect::<Vec<_>>());
+        self.terms.remove(idx, &tool.terms);
+    }
+
+    fn examine(
+        &self,
+        examination: &Examination<'_>,
+        findings: &mut Vec<PairFinding>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        let candidate = examination.candidate;
+        let folded: Vec<char> = candidate.folded.chars().collect();
+        let mut pairs: HashSet<ToolIdx> = HashSet::new();
+        for map_hit in [
+            self.exact.get(candidate.def.name.as_str()),
+            self.folded.get(&candidate.folded),
+            self.skeletons.get(&candidate.skeleton),
+            self.stems.get(&candidate.word_stems.join(" ")),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            pairs.extend(map_hit.iter().copied());
+        }
+        pairs.extend(self.near.candidates(&folded));
+        let by_terms = self.terms.candidates(&candidate.terms, examination.skip);
+        if by_terms.truncated {
+            diagnostics.push(Diagnostic {
+                stage: StageId::Lexical,
+                message: format!(
+                    "word-overlap search for {} stopped at {} postings; only its rarer words were searched",
+                    candidate.key,
+                    terms::POSTING_BUDGET
+                ),
+            });
+        }
+        pairs.extend(by_terms.tools);
+
+        let mut ordered: Vec<ToolIdx> = pairs.into_iter().filter(|idx| !(examination.skip)(*idx)).collect();
+        ordered.sort_unstable();
+        for idx in ordered {
+            let Some(other) = examination.tools.get(idx) else { continue };
+            if let Some((kind, severity, score, evidence)) = self.assess(candidate, other, &folded) {
+                findings.push(PairFinding { other: idx, kind, severity, score, evidence });
+            }
+        }
+    }
+}
+
+type Assessment = (ConflictKind, Severity, f64, Value);
+
+/// How two names a small edit apart differ, word by word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NameEdit {
+    /// Same words up to inflection (`issue` / `issues`).
+    Inflection,
+    /// Same name up to a version suffix (`create_task` / `create_task_v2`).
+    Version,
+    /// One action word replaced by another (`get` / `set`).
+    DifferentAction,
+    /// A look-alike word with a look-alike description: someone's copy.
+    Typosquat,
+    /// Some other word changed.
+    DifferentWord,
+}
+
+impl NameEdit {
+    fn as_str(self) -> &'static str {
+        match self {
+            NameEdit::Inflection => "inflection",
+            NameEdit::Version => "version",
+            NameEdit::DifferentAction => "different_action",
+            NameEdit::Typosquat => "typosquat",
+            NameEdit::DifferentWord => "different_word",
+        }
+    }
+}
+
+impl LexicalStage {
+    fn assess(&self, a: &PreparedTool, b: &PreparedTool, a_folded: &[char]) -> Option<Assessment> {
+        let description = round(self.terms.cosine(&a.terms, &b.terms));
+        if a.def.name == b.def.name {
+            let evidence = json!({"name": a.def.name, "description_similarity": description});
+            return Some((ConflictKind::ExactName, Severity::Critical, 1.0, evidence));
+        }
+        if a.folded == b.folded {
+            let evidence = json!({"normalized": a.words.join("_"), "names": [a.def.name, b.def.name],
+                                  "description_similarity": description});
+            return Some((ConflictKind::NormalizedName, Severity::Critical, 1.0, evidence));
+        }
+        if a.skeleton == b.skeleton {
+            let evidence = json!({
+                "skeleton": a.skeleton,
+                "names": [a.def.name, b.def.name],
+                "differing_characters": differing_characters(&a.folded, &b.folded),
+                "mixed_script": [text::is_mixed_script(a.def.name.as_str()), text::is_mixed_script(b.def.name.as_str())],
+            });
+            return Some((ConflictKind::ConfusableName, Severity::Critical, 1.0, evidence));
+        }
+
+        let same_server = a.key.server == b.key.server;
+        let near = self.near_name(a, b, a_folded, description);
+        let overlap = self.token_overlap(a, b, description);
+        let best = match (near, overlap) {
+            (Some(near), Some(overlap)) => {
+                let (mut keep, other) =
+                    if (overlap.1, overlap.2) > (near.1, near.2) { (overlap, near) } else { (near, overlap) };
+                if let (Value::Object(kept), Value::Object(extra)) = (&mut keep.3, other.3) {
+                    for (key, value) in extra {
+                        kept.entry(key).or_insert(value);
+                    }
+                }
+                keep
+            }
+            (Some(one), None) | (None, Some(one)) => one,
+            (None, None) => return None,
+        };
+        let (kind, mut severity, score, mut evidence) = best;
+        if same_server && severity > Severity::Medium {
+            // One author published both on purpose; the schema or description usually
+            // separates them, and a reviewer cannot rename one server's tools anyway.
+            severity = Severity::Medium;
+            if let Value::Object(fields) = &mut evidence {
+                fields.insert("same_server".into(), Value::Bool(true));
+            }
+        }
+        Some((kind, severity, score, evidence))
+    }
+
+    fn near_name(&self, a: &PreparedTool, b: &PreparedTool, a_folded: &[char], description: f64) -> Option<Assessment> {
+        let b_folded: Vec<char> = b.folded.chars().collect();
+        let distance = if a.word_stems == b.word_stems {
+            bounded_distance(a_folded, &b_folded, usize::MAX).unwrap_or(usize::MAX)
+        } else {
+            let bound = match a_folded.len().min(b_folded.len()) {
+                0..=3 => return None,
+                4..=5 => 1,
+                _ => edit::MAX_DISTANCE,
+            };
+            bounded_distance(a_folded, &b_folded, bound)?
+        };
+        let (edit, words) = classify_edit(a, b, description);
+        let schema_separates = required_parameters(a) != required_parameters(b);
+        let severity = match edit {
+            NameEdit::Inflection | NameEdit::Version
+                if schema_separates && description < thresholds::SAME_JOB_DESCRIPTION =>
+            {
+                Severity::Medium
+            }
+            NameEdit::Inflection | NameEdit::Version | NameEdit::Typosquat => Severity::High,
+            NameEdit::DifferentAction if description >= thresholds::DIFFERENT_ACTION_DESCRIPTION => Severity::Medium,
+            NameEdit::DifferentAction => Severity::Low,
+            NameEdit::DifferentWord if description >= thresholds::SAME_JOB_DESCRIPTION => Severity::Medium,
+            NameEdit::DifferentWord => Severity::Low,
+        };
+        let longest = a_folded.len().max(b_folded.len()) as f64;
+        let score = round(1.0 - distance as f64 / longest);
+        let evidence = json!({
+            "distance": distance,
+            "edit": edit.as_str(),
+            "words": words,
+            "schema_separates": schema_separates,
+            "description_similarity": description,
+        });
+        Some((ConflictKind::NearName, severity, score, evidence))
+    }
+
+    fn token_overlap(&self, a: &PreparedTool, b: &PreparedTool, description: f64) -> Option<Assessment> {
+        let stems_a: BTreeSet<&String> = a.word_stems.iter().collect();
+        let stems_b: BTreeSet<&String> = b.word_stems.iter().collect();
+        let shared_names = stems_a.intersection(&stems_b).count();
+        let union = stems_a.union(&stems_b).count().max(1);
+        let name_overlap = round(shared_names as f64 / union as f64);
+        if shared_names == 0 && description < thresholds::MIN_DESCRIPTION {
+            return None;
+        }
+
+        let mut sorted_a = a.word_stems.clone();
+        let mut sorted_b = b.word_stems.clone();
+        sorted_a.sort();
+        sorted_b.sort();
+        let relation = if a.word_stems == b.word_stems {
+            // An inflection: near_name reports it.
+            return None;
+        } else if sorted_a == sorted_b {
+            "reordered"
+        } else if stems_a.is_subset(&stems_b) || stems_b.is_subset(&stems_a) {
+            let (short, long) = if stems_a.len() < stems_b.len() { (&stems_a, b) } else { (&stems_b, a) };
+            let server_words: BTreeSet<String> =
+                text::name_words(long.key.server.as_str()).iter().map(|word| text::stem(word)).collect();
+            let extra_are_vendor =
+                long.word_stems.iter().filter(|stem| !short.contains(stem)).all(|stem| server_words.contains(stem));
+            if extra_are_vendor { "qualified" } else { "subset" }
+        } else {
+            "shared_words"
+        };
+        let score = round(0.35 * name_overlap + 0.65 * description);
+        let severity = match relation {
+            "reordered" => Severity::High,
+            // `brave_web_search` vs `web_search`: both names say the whole job.
+            "qualified" if shared_names >= 2 => Severity::High,
+            "qualified" => Severity::Medium,
+            "subset" if description >= 0.4 => Severity::Medium,
+            _ if score >= thresholds::OVERLAP_HIGH => Severity::High,
+            _ if score >= thresholds::OVERLAP_MEDIUM => Severity::Medium,
+            _ if score >= thresholds::OVERLAP_LOW => Severity::Low,
+            _ => return None,
+        };
+        let mut shared: Vec<(&String, f64)> =
+            terms::shared_terms(&a.terms, &b.terms).map(|term| (term, self.terms.idf(term))).collect();
+        shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(y.0)));
+        let shared: Vec<&String> = shared.into_iter().take(10).map(|(term, _)| term).collect();
+        let evidence = json!({
+            "relation": relation,
+            "name_overlap": name_overlap,
+            "description_similarity": description,
+            "shared_terms": shared,
+        });
+        Some((ConflictKind::TokenOverlap, severity, score, evidence))
+    }
+}
+
+fn classify_edit(a: &PreparedTool, b: &PreparedTool, description: f64) -> (NameEdit, Value) {
+    let differing: Vec<(&String, &String)> = if a.words.len() == b.words.len() {
+        a.words.iter().zip(&b.words).filter(|(x, y)| x != y).collect()
+    } else {
+        Vec::new()
+    };
+    let words = match differing.as_slice() {
+        [(x, y)] => json!([x, y]),
+        _ => json!([a.words.join("_"), b.words.join("_")]),
+    };
+    if a.word_stems == b.word_stems || text::stem(&a.folded) == text::stem(&b.folded) {
+        return (NameEdit::Inflection, words);
+    }
+    if strip_version(&a.folded) == strip_version(&b.folded) {
+        return (NameEdit::Version, words);
+    }
+    if let [(x, y)] = differing.as_slice() {
+        if text::is_action_word(x) && text::is_action_word(y) {
+            return (NameEdit::DifferentAction, words);
+        }
+        let look_alike =
+            x.chars().count().min(y.chars().count()) >= 4 && strsim::levenshtein(x, y) <= edit::MAX_DISTANCE;
+        if look_alike && description >= thresholds::TYPOSQUAT_DESCRIPTION {
+            return (NameEdit::Typosquat, words);
+        }
+    }
+    (NameEdit::DifferentWord, words)
+}
+
+/// The folded name without a trailing version (`createtaskv2`, `createtask2` → `createtask`).
+fn strip_version(folded: &str) -> &str {
+    let without_digits = folded.trim_end_matches(|c: char| c.is_ascii_digit());
+    if without_digits.len() == folded.len() {
+        return folded;
+    }
+    without_digits.strip_suffix('v').unwrap_or(without_digits)
+}
+
+fn required_parameters(tool: &PreparedTool) -> BTreeSet<&str> {
+    tool.params.iter().filter(|(_, shape)| shape.required).map(|(name, _)| name.as_str()).collect()
+}
+
+/// `'а' (U+0430) ~ 'a' (U+0061)` for each position where two equal-length strings differ.
+fn differing_characters(a: &str, b: &str) -> Vec<String> {
+    a.chars()
+        .zip(b.chars())
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| format!("'{x}' (U+{:04X}) ~ '{y}' (U+{:04X})", x as u32, y as u32))
+        .collect()
+}
+
+/// Scores are reported to three decimals: more is noise, and snapshots stay stable.
+fn round(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}

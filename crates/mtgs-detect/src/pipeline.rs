@@ -1,0 +1,261 @@
+//! The orchestrator: a registry of prepared tools, the stages that index it, and the runs
+//! that check one tool against it or analyse every pair in it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use mtgs_core::{Finding, ServerName, Severity, StageId, ToolDef, ToolKey};
+
+use crate::prepared::PreparedTool;
+use crate::stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolIdx, ToolTable};
+
+/// The outcome of checking one tool: findings (with `tool_a` the checked tool) and what
+/// the stages could not do fully.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckResult {
+    pub findings: Vec<Finding>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl CheckResult {
+    /// The most severe finding per pair, highest first.
+    pub fn worst_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|finding| finding.severity).max()
+    }
+}
+
+/// The detection state of one environment: its live tools and every stage's index over
+/// them. Checks read it; registrations update it incrementally.
+#[derive(Debug)]
+pub struct Detector {
+    tools: ToolTable,
+    stages: Vec<Box<dyn Stage>>,
+}
+
+impl Detector {
+    /// A detector running `stages` in the order given (cheapest first).
+    pub fn new(stages: Vec<Box<dyn Stage>>) -> Self {
+        Self { tools: ToolTable::default(), stages }
+    }
+
+    /// Stages 1 and 2: lexical and schema.
+    pub fn with_default_stages() -> Self {
+        Self::new(vec![Box::new(crate::lexical::LexicalStage::default()), Box::new(crate::schema::SchemaStage)])
+    }
+
+    pub fn tools(&self) -> &ToolTable {
+        &self.tools
+    }
+
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    /// Adds a tool, replacing the one with the same server and name.
+    pub fn insert(&mut self, server: ServerName, def: ToolDef) -> ToolIdx {
+        let tool = PreparedTool::new(server, def);
+        self.remove(&tool.key);
+        let idx = self.tools.insert(tool);
+        if let Some(tool) = self.tools.get(idx) {
+            for stage in &mut self.stages {
+                stage.insert(idx, tool);
+            }
+        }
+        idx
+    }
+
+    /// Removes a tool; `false` if it was not registered.
+    pub fn remove(&mut self, key: &ToolKey) -> bool {
+        let Some((idx, tool)) = self.tools.remove(key) else {
+            return false;
+        };
+        for stage in &mut self.stages {
+            stage.remove(idx, &tool);
+        }
+        true
+    }
+
+    /// Checks a tool that is not (or not yet) registered against the registry. A
+    /// registered tool with the same key, and any tool in `exclude`, is left out: checking
+    /// a new version of a tool does not compare it with its old self.
+    pub fn check(&self, server: ServerName, def: ToolDef, exclude: &[ToolKey]) -> CheckResult {
+        let candidate = PreparedTool::new(server, def);
+        let mut skipped: HashSet<ToolIdx> = exclude.iter().filter_map(|key| self.tools.find(key)).collect();
+        skipped.extend(self.tools.find(&candidate.key));
+        self.examine(&candidate, &skipped)
+    }
+
+    /// Checks a registered tool against every other registered tool.
+    pub fn check_registered(&self, idx: ToolIdx) -> CheckResult {
+        let Some(candidate) = self.tools.get(idx) else {
+            return CheckResult::default();
+        };
+        self.examine(candidate, &HashSet::from([idx]))
+    }
+
+    /// Every pair of registered tools, each reported once (`tool_a` < `tool_b`), in a
+    /// stable order. Work is split across `threads`; `progress(done, total)` is called as
+    /// tools complete.
+    pub fn analyze(&self, threads: usize, progress: &(dyn Fn(usize, usize) + Sync)) -> Vec<Finding> {
+        let indices: Vec<ToolIdx> = self.tools.iter().map(|(idx, _)| idx).collect();
+        let total = indices.len();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let chunk = total.div_ceil(threads.max(1)).max(1);
+        let partials: Vec<Vec<Finding>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = indices
+                .chunks(chunk)
+                .map(|slice| {
+                    let done = &done;
+                    scope.spawn(move || {
+                        let mut found = Vec::new();
+                        for &idx in slice {
+                            found.extend(self.check_registered(idx).findings);
+                            let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            progress(finished, total);
+                        }
+                        found
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        });
+
+        // Each pair is seen from both sides; keep the stronger report per pair and stage,
+        // oriented low key first.
+        let mut best: BTreeMap<(ToolKey, ToolKey, StageId), Finding> = BTreeMap::new();
+        for mut finding in partials.into_iter().flatten() {
+            if finding.tool_a > finding.tool_b {
+                std::mem::swap(&mut finding.tool_a, &mut finding.tool_b);
+            }
+            let key = (finding.tool_a.clone(), finding.tool_b.clone(), finding.stage);
+            match best.get(&key) {
+                Some(kept) if (kept.severity, kept.score) >= (finding.severity, finding.score) => {}
+                _ => {
+                    best.insert(key, finding);
+                }
+            }
+        }
+        best.into_values().collect()
+    }
+
+    fn examine(&self, candidate: &PreparedTool, skipped: &HashSet<ToolIdx>) -> CheckResult {
+        let mut ledger: BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>> = BTreeMap::new();
+        let mut diagnostics = Vec::new();
+        // Pair stages that already ran, with the pairs each has examined, so pairs linked
+        // by a later discovering stage still reach them.
+        let mut pair_stages_run: Vec<(usize, HashSet<ToolIdx>)> = Vec::new();
+
+        for (position, stage) in self.stages.iter().enumerate() {
+            match stage.admission() {
+                Admission::Discover | Admission::DiscoverUnless { .. } => {
+                    let closed: HashSet<ToolIdx> = match stage.admission() {
+                        Admission::DiscoverUnless { stage: earlier, at_least } => ledger
+                            .iter()
+                            .filter(|(_, found)| found.iter().any(|(id, f)| *id == earlier && f.severity >= at_least))
+                            .map(|(idx, _)| *idx)
+                            .collect(),
+                        _ => HashSet::new(),
+                    };
+                    let skip = |idx: ToolIdx| skipped.contains(&idx) || closed.contains(&idx);
+                    let found = self.run_stage(stage.as_ref(), candidate, &skip, &[], &ledger, &mut diagnostics);
+                    record(&mut ledger, stage.id(), found, |idx| !skip(idx));
+                    for (earlier_position, examined) in &mut pair_stages_run {
+                        let fresh: Vec<ToolIdx> =
+                            ledger.keys().filter(|idx| !examined.contains(idx)).copied().collect();
+                        if fresh.is_empty() {
+                            continue;
+                        }
+                        examined.extend(fresh.iter().copied());
+                        let earlier_stage = self.stages[*earlier_position].as_ref();
+                        let found =
+                            self.run_stage(earlier_stage, candidate, &|_| false, &fresh, &ledger, &mut diagnostics);
+                        record(&mut ledger, earlier_stage.id(), found, |idx| fresh.contains(&idx));
+                    }
+                }
+                Admission::LinkedPairs => {
+                    let pairs: Vec<ToolIdx> = ledger.keys().copied().collect();
+                    let found =
+                        self.run_stage(stage.as_ref(), candidate, &|_| false, &pairs, &ledger, &mut diagnostics);
+                    record(&mut ledger, stage.id(), found, |idx| pairs.contains(&idx));
+                    pair_stages_run.push((position, pairs.into_iter().collect()));
+                }
+                Admission::FlaggedBy(flagging) => {
+                    let pairs: Vec<ToolIdx> = ledger
+                        .iter()
+                        .filter(|(_, found)| found.iter().any(|(id, _)| *id == flagging))
+                        .map(|(idx, _)| *idx)
+                        .collect();
+                    let found =
+                        self.run_stage(stage.as_ref(), candidate, &|_| false, &pairs, &ledger, &mut diagnostics);
+                    record(&mut ledger, stage.id(), found, |idx| pairs.contains(&idx));
+                }
+            }
+        }
+
+        let mut findings = Vec::new();
+        for (idx, found) in ledger {
+            let Some(other) = self.tools.get(idx) else { continue };
+            for (stage, pair) in found {
+                findings.push(Finding {
+                    tool_a: candidate.key.clone(),
+                    tool_b: other.key.clone(),
+                    stage,
+                    kind: pair.kind,
+                    severity: pair.severity,
+                    score: pair.score,
+                    evidence: pair.evidence,
+                });
+            }
+        }
+        findings.sort_by(|a, b| {
+            b.severity.cmp(&a.severity).then_with(|| a.tool_b.cmp(&b.tool_b)).then(a.stage.cmp(&b.stage))
+        });
+        CheckResult { findings, diagnostics }
+    }
+
+    fn run_stage(
+        &self,
+        stage: &dyn Stage,
+        candidate: &PreparedTool,
+        skip: &dyn Fn(ToolIdx) -> bool,
+        pairs: &[ToolIdx],
+        ledger: &BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Vec<PairFinding> {
+        let earlier = |idx: ToolIdx| {
+            ledger.get(&idx).map(|found| found.iter().map(|(id, f)| (*id, f.severity)).collect()).unwrap_or_default()
+        };
+        let examination = Examination { tools: &self.tools, candidate, skip, pairs, earlier: &earlier };
+        let mut found = Vec::new();
+        stage.examine(&examination, &mut found, diagnostics);
+        found
+    }
+}
+
+/// Adds a stage's findings to the ledger: one per pair (the strongest, should a stage
+/// report a pair twice), and only for pairs the stage was admitted to.
+fn record(
+    ledger: &mut BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>>,
+    stage: StageId,
+    found: Vec<PairFinding>,
+    admitted: impl Fn(ToolIdx) -> bool,
+) {
+    let mut strongest: HashMap<ToolIdx, PairFinding> = HashMap::new();
+    for finding in found.into_iter().filter(|finding| admitted(finding.other)) {
+        match strongest.get(&finding.other) {
+            Some(kept) if (kept.severity, kept.score) >= (finding.severity, finding.score) => {}
+            _ => {
+                strongest.insert(finding.other, finding);
+            }
+        }
+    }
+    for (idx, finding) in strongest {
+        ledger.entry(idx).or_default().push((stage, finding));
+    }
+}

@@ -1,0 +1,112 @@
+//! A tool definition reduced once, at insertion, to what the stages compare: name words,
+//! folded name, skeleton, description terms and parameter shapes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mtgs_core::{ServerName, ToolDef, ToolKey, canonical_json};
+use serde_json::Value;
+
+use crate::text;
+
+/// Description terms kept per tool; bounds the cost of one long description.
+pub const MAX_TERMS: usize = 256;
+
+#[derive(Debug, Clone)]
+pub struct PreparedTool {
+    pub key: ToolKey,
+    pub def: ToolDef,
+    /// Lower-case words of the name (`getIssue` → `get`, `issue`).
+    pub words: Vec<String>,
+    /// Stem of each word, in the same order.
+    pub word_stems: Vec<String>,
+    /// Words joined with nothing between: the form exact-after-normalisation compares.
+    pub folded: String,
+    /// UTS #39 skeleton of `folded`.
+    pub skeleton: String,
+    /// Sorted unique stems of the name, title and description opening.
+    pub terms: Vec<String>,
+    /// Top-level input parameters.
+    pub params: BTreeMap<String, ParamShape>,
+}
+
+/// What the schema stage compares about one parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamShape {
+    /// JSON types the parameter admits; empty when the schema does not say.
+    pub types: BTreeSet<String>,
+    pub required: bool,
+    /// Allowed values as canonical JSON, when the parameter is an enum (or a `const`).
+    pub allowed: Option<BTreeSet<String>>,
+}
+
+impl PreparedTool {
+    pub fn new(server: ServerName, def: ToolDef) -> Self {
+        let words = text::name_words(def.name.as_str());
+        let word_stems = words.iter().map(|word| text::stem(word)).collect();
+        let folded = text::compact(&words);
+        let skeleton = text::skeleton(&folded);
+
+        let mut text_for_terms = words.join(" ");
+        for part in [def.title.as_deref(), def.description.as_deref()].into_iter().flatten() {
+            text_for_terms.push(' ');
+            text_for_terms.extend(part.chars().take(text::DESCRIPTION_CHARS_READ));
+        }
+        let mut terms = text::terms(&text_for_terms);
+        terms.truncate(MAX_TERMS);
+
+        let params = parameter_shapes(&def.input_schema);
+        Self {
+            key: ToolKey { server, name: def.name.clone() },
+            def,
+            words,
+            word_stems,
+            folded,
+            skeleton,
+            terms,
+            params,
+        }
+    }
+}
+
+fn parameter_shapes(schema: &Value) -> BTreeMap<String, ParamShape> {
+    let required: BTreeSet<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return BTreeMap::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let shape = ParamShape {
+                types: property_types(property),
+                required: required.contains(name.as_str()),
+                allowed: allowed_values(property),
+            };
+            (name.clone(), shape)
+        })
+        .collect()
+}
+
+/// `type` as a string or array, else the union over `anyOf` / `oneOf` branches.
+fn property_types(property: &Value) -> BTreeSet<String> {
+    match property.get("type") {
+        Some(Value::String(kind)) => BTreeSet::from([kind.clone()]),
+        Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => ["anyOf", "oneOf"]
+            .iter()
+            .filter_map(|keyword| property.get(*keyword).and_then(Value::as_array))
+            .flatten()
+            .flat_map(property_types)
+            .collect(),
+    }
+}
+
+fn allowed_values(property: &Value) -> Option<BTreeSet<String>> {
+    if let Some(values) = property.get("enum").and_then(Value::as_array) {
+        return Some(values.iter().map(canonical_json).collect());
+    }
+    property.get("const").map(|value| BTreeSet::from([canonical_json(value)]))
+}

@@ -1,0 +1,138 @@
+//! The `Stage` trait every detection stage implements, the table of registered tools the
+//! stages index, and the admission rules through which the orchestrator short-circuits.
+
+use std::collections::HashMap;
+
+use mtgs_core::{ConflictKind, Severity, StageId, ToolKey};
+use serde_json::Value;
+
+use crate::prepared::PreparedTool;
+
+/// A registered tool's slot in a [`ToolTable`]. Slots of removed tools are reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ToolIdx(pub u32);
+
+/// The registered tools of one environment, as the stages see them.
+#[derive(Debug, Default, Clone)]
+pub struct ToolTable {
+    slots: Vec<Option<PreparedTool>>,
+    free: Vec<ToolIdx>,
+    by_key: HashMap<ToolKey, ToolIdx>,
+}
+
+impl ToolTable {
+    pub fn get(&self, idx: ToolIdx) -> Option<&PreparedTool> {
+        self.slots.get(idx.0 as usize).and_then(Option::as_ref)
+    }
+
+    pub fn find(&self, key: &ToolKey) -> Option<ToolIdx> {
+        self.by_key.get(key).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ToolIdx, &PreparedTool)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| slot.as_ref().map(|tool| (ToolIdx(index as u32), tool)))
+    }
+
+    pub(crate) fn insert(&mut self, tool: PreparedTool) -> ToolIdx {
+        let idx = self.free.pop().unwrap_or(ToolIdx(self.slots.len() as u32));
+        self.by_key.insert(tool.key.clone(), idx);
+        match self.slots.get_mut(idx.0 as usize) {
+            Some(slot) => *slot = Some(tool),
+            None => self.slots.push(Some(tool)),
+        }
+        idx
+    }
+
+    pub(crate) fn remove(&mut self, key: &ToolKey) -> Option<(ToolIdx, PreparedTool)> {
+        let idx = self.by_key.remove(key)?;
+        let tool = self.slots.get_mut(idx.0 as usize)?.take()?;
+        self.free.push(idx);
+        Some((idx, tool))
+    }
+}
+
+/// Which pairs a stage is shown. The orchestrator applies these; a stage only declares
+/// its own, so new stages plug in without changing the orchestrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Finds its own pairs among all registered tools (lexical).
+    Discover,
+    /// Finds its own pairs, but not pairs for which `stage` already found `at_least`
+    /// (semantic skips pairs with a CRITICAL lexical finding: nothing left to prove).
+    DiscoverUnless { stage: StageId, at_least: Severity },
+    /// Examines every pair a discovering stage linked, whenever it was linked, including
+    /// pairs linked by stages that run after it (schema).
+    LinkedPairs,
+    /// Examines only pairs `stage` flagged (behavioural sees what semantic flagged).
+    FlaggedBy(StageId),
+}
+
+/// What a stage reports about one pair: the strongest kind it saw, with the rest in the
+/// evidence. At most one per pair and stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairFinding {
+    pub other: ToolIdx,
+    pub kind: ConflictKind,
+    pub severity: Severity,
+    pub score: f64,
+    pub evidence: Value,
+}
+
+/// Something a stage could not do fully (a search cut at its budget, a tool it skipped),
+/// reported next to the findings. A stage never fails on an odd definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub stage: StageId,
+    pub message: String,
+}
+
+/// What a stage is asked to examine.
+pub struct Examination<'a> {
+    pub tools: &'a ToolTable,
+    pub candidate: &'a PreparedTool,
+    /// For discovering stages: tools to leave out (the candidate itself, excluded keys,
+    /// pairs the admission rule closed). For pair stages: unused.
+    pub skip: &'a dyn Fn(ToolIdx) -> bool,
+    /// For pair stages: the pairs admitted. Empty for discovering stages.
+    pub pairs: &'a [ToolIdx],
+    /// Findings earlier stages made about the pairs, for stages that weigh them.
+    pub earlier: &'a dyn Fn(ToolIdx) -> Vec<(StageId, Severity)>,
+}
+
+impl std::fmt::Debug for Examination<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Examination").field("candidate", &self.candidate.key).field("pairs", &self.pairs).finish()
+    }
+}
+
+/// One detection stage. Stages own the indexes they search and are told of every tool
+/// that enters or leaves the registry.
+pub trait Stage: Send + Sync + std::fmt::Debug {
+    fn id(&self) -> StageId;
+
+    fn admission(&self) -> Admission;
+
+    /// A tool entered the registry at `idx`.
+    fn insert(&mut self, idx: ToolIdx, tool: &PreparedTool);
+
+    /// The tool at `idx` left the registry.
+    fn remove(&mut self, idx: ToolIdx, tool: &PreparedTool);
+
+    fn examine(
+        &self,
+        examination: &Examination<'_>,
+        findings: &mut Vec<PairFinding>,
+        diagnostics: &mut Vec<Diagnostic>,
+    );
+}

@@ -1,0 +1,143 @@
+//! All-pairs analysis of an environment, and the job runner that executes queued jobs.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use mtgs_core::{Job, JobKind, SeverityCounts};
+use mtgs_store::FindingScope;
+use serde_json::json;
+
+use crate::registry::{Service, build_detector};
+use crate::{Progress, Result, ServiceError};
+
+impl Service {
+    /// Queues an all-pairs analysis of an environment (`NotFound` if it does not exist);
+    /// a job runner picks it up.
+    pub async fn start_analysis(&self, environment: &mtgs_core::EnvironmentName) -> Result<Job> {
+        self.existing_environment(environment).await?;
+        Ok(self.store().enqueue_job(JobKind::Analysis, environment, self.now()).await?)
+    }
+
+    /// Queues an analysis and runs it in this process, reporting progress; for the CLI's
+    /// local mode. Jobs queued before it run first, as a runner would run them.
+    pub async fn analyze_now(
+        &self,
+        environment: &mtgs_core::EnvironmentName,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<Job> {
+        let job = self.start_analysis(environment).await?;
+        while let Some(claimed) = self.store().claim_job(self.now(), self.lease_ms()).await? {
+            let ours = claimed.id == job.id;
+            let finished = self.execute(claimed, if ours { progress } else { &|_| {} }).await?;
+            if ours {
+                return Ok(finished);
+            }
+        }
+        // Another runner took it; report where it stands.
+        self.job(job.id).await
+    }
+
+    /// Claims and runs queued jobs until `shutdown` completes.
+    pub async fn run_jobs(&self, shutdown: impl Future<Output = ()> + Send) {
+        tokio::pin!(shutdown);
+        loop {
+            let ran = tokio::select! {
+                () = &mut shutdown => return,
+                ran = self.run_next_job() => ran,
+            };
+            let idle = match ran {
+                Ok(Some(_)) => false,
+                Ok(None) => true,
+                Err(error) => {
+                    tracing::error!(%error, "job runner could not claim a job");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(self.inner.settings.job_poll_interval) => {}
+                }
+            }
+        }
+    }
+
+    /// Claims and runs one job if there is one; returns it finished. For tests.
+    pub async fn run_next_job(&self) -> Result<Option<Job>> {
+        match self.store().claim_job(self.now(), self.lease_ms()).await? {
+            Some(job) => Ok(Some(self.execute(job, &|_| {}).await?)),
+            None => Ok(None),
+        }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        self.inner.settings.job_lease.as_millis() as i64
+    }
+
+    /// Runs a claimed job to its end and records the outcome; a failure of the job is
+    /// recorded on the job, not returned.
+    pub(crate) async fn execute(&self, job: Job, progress: &(dyn Fn(Progress) + Send + Sync)) -> Result<Job> {
+        let outcome = match job.kind {
+            JobKind::Analysis => self.analyze(&job, progress).await,
+        };
+        let outcome = outcome.map_err(|error| error.to_string());
+        if let Err(error) = &outcome {
+            tracing::warn!(job = job.id, %error, "job failed");
+        }
+        Ok(self.store().finish_job(job.id, outcome, self.now()).await?)
+    }
+
+    /// Compares every pair of live tools and makes the tracked conflicts agree. Holds the
+    /// environment's write lock, so no registration lands between reading and writing;
+    /// rerunning it on an unchanged environment changes nothing.
+    async fn analyze(&self, job: &Job, progress: &(dyn Fn(Progress) + Send + Sync)) -> Result<serde_json::Value> {
+        let state = self.environment_state(&job.environment);
+        let _writes = state.writes.lock().await;
+        let row = self.existing_environment(&job.environment).await?;
+        let tools = self.store().live_tools(row.id).await?;
+        let total = tools.len() as u64;
+        self.store().update_job_progress(job.id, 0, total as i64, self.now(), self.lease_ms()).await?;
+
+        // Detection runs on blocking threads; progress flows back through a counter that
+        // this task reports to the caller and the job row.
+        let done = Arc::new(AtomicU64::new(0));
+        let counter = done.clone();
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut detection = tokio::task::spawn_blocking(move || {
+            let detector = build_detector(tools);
+            detector.analyze(threads, &|finished, _| counter.store(finished as u64, Ordering::Relaxed))
+        });
+        let findings = loop {
+            tokio::select! {
+                joined = &mut detection => {
+                    break joined.map_err(|error| ServiceError::Internal(format!("analysis thread failed: {error}")))?;
+                }
+                () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {
+                    let finished = done.load(Ordering::Relaxed);
+                    progress(Progress { done: finished, total });
+                    self.store().update_job_progress(job.id, finished as i64, total as i64, self.now(), self.lease_ms()).await?;
+                }
+            }
+        };
+        progress(Progress { done: total, total });
+
+        let mut tx = self.store().begin().await?;
+        let sync = tx.record_findings(row.id, &FindingScope::Environment, &findings, self.now()).await?;
+        tx.commit().await?;
+        self.store().update_job_progress(job.id, total as i64, total as i64, self.now(), self.lease_ms()).await?;
+
+        let mut by_severity = SeverityCounts::default();
+        for finding in &findings {
+            by_severity.add(finding.severity);
+        }
+        Ok(json!({
+            "tools": total,
+            "findings": findings.len(),
+            "by_severity": by_severity,
+            "opened": sync.opened,
+            "reopened": sync.reopened,
+            "resolved": sync.resolved,
+        }))
+    }
+}

@@ -1,0 +1,172 @@
+//! Checking and registering a batch of tools: one detection path for both, so a check
+//! predicts exactly what a registration would record.
+
+use std::collections::HashMap;
+
+use mtgs_core::{ConflictStatus, Finding, ParsedTool, ServerName, StageId, ToolKey, ToolStatus, Verdict};
+use mtgs_detect::Detector;
+use mtgs_store::FindingScope;
+
+use crate::registry::Service;
+use crate::{BatchOutcome, ConflictView, Result, ServiceError, ToolBatch, ToolOutcome};
+
+/// Findings for each tool of a batch, in order. Each tool is compared with the registry
+/// (leaving out the registered versions of the batch's own tools, which it replaces) and
+/// with the batch's earlier tools.
+fn detect_batch(detector: &Detector, server: &ServerName, tools: &[ParsedTool]) -> Vec<Vec<Finding>> {
+    let replaced: Vec<ToolKey> =
+        tools.iter().map(|tool| ToolKey { server: server.clone(), name: tool.def.name.clone() }).collect();
+    let mut earlier = Detector::with_default_stages();
+    tools
+        .iter()
+        .map(|tool| {
+            let mut findings = detector.check(server.clone(), tool.def.clone(), &replaced).findings;
+            findings.extend(earlier.check(server.clone(), tool.def.clone(), &[]).findings);
+            earlier.insert(server.clone(), tool.def.clone());
+            findings
+        })
+        .collect()
+}
+
+type TrackedKey = (ToolKey, ToolKey, StageId);
+
+fn tracked_key(finding: &Finding) -> TrackedKey {
+    let (low, high) = finding.pair_key();
+    (low.clone(), high.clone(), finding.stage)
+}
+
+fn outcome(batch: &ToolBatch, views: Vec<Vec<ConflictView>>, statuses: Option<Vec<ToolStatus>>) -> BatchOutcome {
+    let verdict = Verdict::of(views.iter().flatten().map(|view| (view.finding.severity, view.status)));
+    let tools = batch
+        .tools
+        .iter()
+        .zip(views)
+        .enumerate()
+        .map(|(index, (tool, conflicts))| ToolOutcome {
+            name: tool.def.name.clone(),
+            status: statuses.as_ref().map(|statuses| statuses[index]),
+            lints: tool.lints.clone(),
+            conflicts,
+        })
+        .collect();
+    BatchOutcome { verdict, tools }
+}
+
+pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
+    let environment = service.store().environment(&batch.environment).await?;
+    let state = service.environment_state(&batch.environment);
+    let guard = service.current_detector(&state, environment.as_ref()).await?.downgrade();
+    let Some(cached) = guard.as_ref() else {
+        return Err(ServiceError::Internal("detector missing after refresh".into()));
+    };
+    let found = detect_batch(&cached.detector, &batch.server, &batch.tools);
+    drop(guard);
+
+    // Pairs already tracked keep their id, and their triage status moves as a
+    // registration would move it (a suppressed conflict stays suppressed).
+    let tracked: HashMap<TrackedKey, mtgs_core::Conflict> = match &environment {
+        Some(row) => {
+            let keys: Vec<ToolKey> = batch
+                .tools
+                .iter()
+                .map(|tool| ToolKey { server: batch.server.clone(), name: tool.def.name.clone() })
+                .collect();
+            service
+                .store()
+                .conflicts_involving(row.id, &keys)
+                .await?
+                .into_iter()
+                .map(|conflict| (tracked_key(&conflict.finding), conflict))
+                .collect()
+        }
+        None => HashMap::new(),
+    };
+    let views = found
+        .into_iter()
+        .map(|findings| {
+            findings
+                .into_iter()
+                .map(|finding| match tracked.get(&tracked_key(&finding)) {
+                    Some(conflict) => ConflictView {
+                        id: Some(conflict.id),
+                        status: conflict.status.on_redetected(conflict.finding.severity, finding.severity),
+                        finding,
+                    },
+                    None => ConflictView { id: None, status: ConflictStatus::Open, finding },
+                })
+                .collect()
+        })
+        .collect();
+    Ok(outcome(&batch, views, None))
+}
+
+pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
+    let state = service.environment_state(&batch.environment);
+    let _writes = state.writes.lock().await;
+    let now = service.now();
+    let environment = service.store().environment(&batch.environment).await?;
+    let mut guard = service.current_detector(&state, environment.as_ref()).await?;
+    let Some(cached) = guard.as_mut() else {
+        return Err(ServiceError::Internal("detector missing after refresh".into()));
+    };
+    let found = detect_batch(&cached.detector, &batch.server, &batch.tools);
+
+    let written = async {
+        let mut tx = service.store().begin().await?;
+        let row = tx.ensure_environment(&batch.environment, now).await?;
+        let mut records = Vec::with_capacity(batch.tools.len());
+        for tool in &batch.tools {
+            records.push(tx.upsert_tool(row.id, &batch.server, &tool.def, ToolStatus::PendingApproval, now).await?);
+        }
+        let keys: Vec<ToolKey> = records
+            .iter()
+            .map(|record| ToolKey { server: record.server.clone(), name: record.def.name.clone() })
+            .collect();
+        let all: Vec<Finding> = found.iter().flatten().cloned().collect();
+        let sync = tx.record_findings(row.id, &FindingScope::Tools(keys), &all, now).await?;
+
+        // Tracked conflicts come back in the order of the findings: split them per tool.
+        let mut tracked = sync.conflicts.into_iter();
+        let mut views = Vec::with_capacity(found.len());
+        let mut statuses = Vec::with_capacity(found.len());
+        for (findings, record) in found.iter().zip(&records) {
+            let tool_views: Vec<ConflictView> = findings
+                .iter()
+                .map(|finding| {
+                    let conflict = tracked.next();
+                    ConflictView {
+                        id: conflict.as_ref().map(|c| c.id),
+                        status: conflict.as_ref().map_or(ConflictStatus::Open, |c| c.status),
+                        finding: finding.clone(),
+                    }
+                })
+                .collect();
+            let blocked =
+                Verdict::of(tool_views.iter().map(|view| (view.finding.severity, view.status))) == Verdict::Block;
+            let status = if blocked { ToolStatus::PendingApproval } else { ToolStatus::Active };
+            tx.set_tool_status(record.id, status, now).await?;
+            statuses.push(status);
+            views.push(tool_views);
+        }
+        let generation = tx.bump_generation(row.id).await?;
+        tx.commit().await?;
+        Ok::<_, ServiceError>((views, statuses, generation))
+    }
+    .await;
+
+    match written {
+        Ok((views, statuses, generation)) => {
+            if generation == cached.generation + 1 {
+                for tool in &batch.tools {
+                    cached.detector.insert(batch.server.clone(), tool.def.clone());
+                }
+                cached.generation = generation;
+            } else {
+                // Another writer (another instance) moved the environment on: rebuild on next use.
+                *guard = None;
+            }
+            Ok(outcome(&batch, views, Some(statuses)))
+        }
+        Err(error) => Err(error),
+    }
+}

@@ -1,0 +1,191 @@
+//! The service handle: the store, the clock, and one cached detector per environment,
+//! kept current by the environment's generation counter.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mtgs_core::{Conflict, ConflictStatus, EnvironmentName, HealthReport, Job, ToolRecord};
+use mtgs_detect::Detector;
+use mtgs_store::{ConflictFilter, EnvironmentRow, Store, ToolFilter};
+use tokio::sync::{Mutex, OwnedRwLockWriteGuard, RwLock};
+
+use crate::{BatchOutcome, Result, ServiceError, ServiceSettings, ToolBatch};
+
+/// Milliseconds since the Unix epoch; replaceable in tests.
+pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+fn system_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// A detector built from an environment's live tools at `generation`.
+#[derive(Debug)]
+pub(crate) struct CachedDetector {
+    pub generation: i64,
+    pub detector: Detector,
+}
+
+/// Per-environment state: writes are serialised (a registration checks and writes as
+/// one step, so two concurrent registrations cannot both miss each other), and the
+/// detector is shared by readers.
+#[derive(Debug, Default)]
+pub(crate) struct EnvironmentState {
+    pub writes: Mutex<()>,
+    pub detector: Arc<RwLock<Option<CachedDetector>>>,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub settings: ServiceSettings,
+    pub clock: Clock,
+    pub environments: std::sync::Mutex<HashMap<EnvironmentName, Arc<EnvironmentState>>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").field("store", &self.store).field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+/// The service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Service {
+    /// Opens the database (applying migrations).
+    pub async fn open(settings: &ServiceSettings) -> Result<Self> {
+        let store = Store::open(&settings.database_url).await?;
+        Ok(Self::with_store(store, settings.clone()))
+    }
+
+    /// A service over an open store, on the system clock.
+    pub fn with_store(store: Store, settings: ServiceSettings) -> Self {
+        Self::with_clock(store, settings, Arc::new(system_clock))
+    }
+
+    /// A service whose clock is `clock` (milliseconds since the epoch), for tests.
+    pub fn with_clock(store: Store, settings: ServiceSettings, clock: Arc<dyn Fn() -> i64 + Send + Sync>) -> Self {
+        Self { inner: Arc::new(Inner { store, settings, clock, environments: std::sync::Mutex::new(HashMap::new()) }) }
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Readiness: the database answers.
+    pub async fn readiness(&self) -> Result<()> {
+        Ok(self.store().ping().await?)
+    }
+
+    pub(crate) fn environment_state(&self, name: &EnvironmentName) -> Arc<EnvironmentState> {
+        let mut environments = self.inner.environments.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        environments.entry(name.clone()).or_default().clone()
+    }
+
+    /// The environment's row, or `NotFound`.
+    pub(crate) async fn existing_environment(&self, name: &EnvironmentName) -> Result<EnvironmentRow> {
+        self.store()
+            .environment(name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { what: "environment", name: name.to_string() })
+    }
+
+    /// The cached detector of `environment`, rebuilt from the store when its generation
+    /// moved on. Held for writing, so callers may update it incrementally.
+    pub(crate) async fn current_detector(
+        &self,
+        state: &EnvironmentState,
+        environment: Option<&EnvironmentRow>,
+    ) -> Result<OwnedRwLockWriteGuard<Option<CachedDetector>>> {
+        let mut guard = state.detector.clone().write_owned().await;
+        let generation = environment.map_or(0, |row| row.generation);
+        if guard.as_ref().is_none_or(|cached| cached.generation != generation) {
+            let tools = match environment {
+                Some(row) => self.store().live_tools(row.id).await?,
+                None => Vec::new(),
+            };
+            let detector = tokio::task::spawn_blocking(move || build_detector(tools))
+                .await
+                .map_err(|error| ServiceError::Internal(format!("building the detector failed: {error}")))?;
+            *guard = Some(CachedDetector { generation, detector });
+        }
+        Ok(guard)
+    }
+
+    /// Registered tools. A named environment that does not exist is `NotFound`.
+    pub async fn tools(&self, filter: &ToolFilter) -> Result<Vec<ToolRecord>> {
+        if let Some(name) = &filter.environment {
+            self.existing_environment(name).await?;
+        }
+        Ok(self.store().tools(filter).await?)
+    }
+
+    /// Tracked conflicts of an environment (`NotFound` if it does not exist).
+    pub async fn conflicts(&self, environment: &EnvironmentName, filter: &ConflictFilter) -> Result<Vec<Conflict>> {
+        let row = self.existing_environment(environment).await?;
+        Ok(self.store().conflicts(row.id, filter).await?)
+    }
+
+    pub async fn conflict(&self, id: i64) -> Result<Conflict> {
+        self.store()
+            .conflict(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { what: "conflict", name: id.to_string() })
+    }
+
+    /// Sets a conflict's triage status (`NotFound` if there is no such conflict).
+    pub async fn set_conflict_status(&self, id: i64, status: ConflictStatus) -> Result<Conflict> {
+        self.store()
+            .set_conflict_status(id, status, self.now())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { what: "conflict", name: id.to_string() })
+    }
+
+    /// Health score and counts of an environment (`NotFound` if it does not exist).
+    pub async fn health(&self, environment: &EnvironmentName) -> Result<HealthReport> {
+        let row = self.existing_environment(environment).await?;
+        let counts = self.store().health_counts(row.id).await?;
+        Ok(HealthReport {
+            environment: environment.clone(),
+            score: HealthReport::score_for(counts.live_tools, &counts.conflicts),
+            tools: counts.live_tools,
+            pending_approval: counts.pending_approval,
+            conflicts: counts.conflicts,
+        })
+    }
+
+    /// A job by id (`NotFound` if there is none).
+    pub async fn job(&self, id: i64) -> Result<Job> {
+        self.store().job(id).await?.ok_or_else(|| ServiceError::NotFound { what: "job", name: id.to_string() })
+    }
+
+    /// Runs the pipeline for each tool of the batch against the environment as it is
+    /// (plus the batch's earlier tools). Writes nothing. An unknown environment is empty.
+    pub async fn check(&self, batch: ToolBatch) -> Result<BatchOutcome> {
+        crate::batch::check(self, batch).await
+    }
+
+    /// Registers the batch with its conflicts in one transaction. A tool with a live
+    /// CRITICAL or HIGH conflict gets `pending_approval`, otherwise `active`.
+    pub async fn register(&self, batch: ToolBatch) -> Result<BatchOutcome> {
+        crate::batch::register(self, batch).await
+    }
+}
+
+/// A detector over `tools` (stages 1 and 2).
+pub(crate) fn build_detector(tools: Vec<ToolRecord>) -> Detector {
+    let mut detector = Detector::with_default_stages();
+    for tool in tools {
+        detector.insert(tool.server, tool.def);
+    }
+    detector
+}
