@@ -8,6 +8,13 @@
 //! **Invariant:** every write a use case makes goes through one [`StoreTx`] and lands
 //! whole or not at all.
 
+mod conflicts;
+mod connect;
+mod environments;
+mod jobs;
+mod rows;
+mod tools;
+
 use std::path::Path;
 
 use mtgs_core::{
@@ -112,106 +119,120 @@ pub struct StoreTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
 }
 
-#[allow(unused_variables, clippy::unused_async)]
+impl Store {
+    /// A transaction that takes SQLite's write lock at `BEGIN`: one that read first and
+    /// wrote later could fail with SQLITE_BUSY at once when another writer got in between,
+    /// since a deferred transaction cannot wait to upgrade its lock.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
 impl Store {
     /// Opens (creating if missing) the database at `database_url` (`sqlite://PATH`),
     /// enables WAL, foreign keys and a busy timeout, and applies pending migrations.
     pub async fn open(database_url: &str) -> Result<Self> {
-        unimplemented!()
+        Ok(Self { pool: connect::open(database_url).await? })
     }
 
     /// Creates `dir` if needed and opens `dir/mtgs.db`.
     pub async fn open_data_dir(dir: &Path) -> Result<Self> {
-        unimplemented!()
+        Ok(Self { pool: connect::open_data_dir(dir).await? })
     }
 
     /// Readiness: the database answers a trivial query.
     pub async fn ping(&self) -> Result<()> {
-        unimplemented!()
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     pub async fn begin(&self) -> Result<StoreTx> {
-        unimplemented!()
+        Ok(StoreTx { tx: self.begin_write().await? })
     }
 
     pub async fn environment(&self, name: &EnvironmentName) -> Result<Option<EnvironmentRow>> {
-        unimplemented!()
+        environments::by_name(&mut *self.pool.acquire().await?, name).await
     }
 
     /// All environments, by name.
     pub async fn environments(&self) -> Result<Vec<EnvironmentRow>> {
-        unimplemented!()
+        environments::all(&mut *self.pool.acquire().await?).await
     }
 
     /// Tools matching `filter`, ordered by environment, server, name.
     pub async fn tools(&self, filter: &ToolFilter) -> Result<Vec<ToolRecord>> {
-        unimplemented!()
+        tools::list(&mut *self.pool.acquire().await?, filter).await
     }
 
     /// The tools of an environment that detection compares against ([`ToolStatus::is_live`]).
     pub async fn live_tools(&self, environment_id: i64) -> Result<Vec<ToolRecord>> {
-        unimplemented!()
+        tools::live(&mut *self.pool.acquire().await?, environment_id).await
     }
 
     /// Conflicts of an environment matching `filter`, most severe first, then by id.
     pub async fn conflicts(&self, environment_id: i64, filter: &ConflictFilter) -> Result<Vec<Conflict>> {
-        unimplemented!()
+        conflicts::list(&mut *self.pool.acquire().await?, environment_id, filter).await
     }
 
     pub async fn conflict(&self, id: i64) -> Result<Option<Conflict>> {
-        unimplemented!()
+        conflicts::by_id(&mut *self.pool.acquire().await?, id).await
     }
 
     /// Tracked conflicts (any status) where either side is one of `keys`.
     pub async fn conflicts_involving(&self, environment_id: i64, keys: &[ToolKey]) -> Result<Vec<Conflict>> {
-        unimplemented!()
+        conflicts::involving(&mut *self.pool.acquire().await?, environment_id, keys).await
     }
 
     /// Sets a conflict's triage status; `None` when there is no such conflict.
     pub async fn set_conflict_status(&self, id: i64, status: ConflictStatus, now: i64) -> Result<Option<Conflict>> {
-        unimplemented!()
+        conflicts::set_status(&mut *self.pool.acquire().await?, id, status, now).await
     }
 
     pub async fn health_counts(&self, environment_id: i64) -> Result<HealthCounts> {
-        unimplemented!()
+        conflicts::health(&mut *self.pool.acquire().await?, environment_id).await
     }
 
     /// Queues a job (creating the environment on first use).
     pub async fn enqueue_job(&self, kind: JobKind, environment: &EnvironmentName, now: i64) -> Result<Job> {
-        unimplemented!()
+        let mut tx = self.begin_write().await?;
+        let job = jobs::enqueue(&mut tx, kind, environment, now).await?;
+        tx.commit().await?;
+        Ok(job)
     }
 
     /// Claims the oldest queued job, or a running one whose lease expired (its worker
     /// died): marks it running, counts the attempt and leases it until `now + lease_ms`.
     pub async fn claim_job(&self, now: i64, lease_ms: i64) -> Result<Option<Job>> {
-        unimplemented!()
+        let mut tx = self.begin_write().await?;
+        let job = jobs::claim(&mut tx, now, lease_ms).await?;
+        tx.commit().await?;
+        Ok(job)
     }
 
     /// Records progress and extends the lease.
     pub async fn update_job_progress(&self, id: i64, done: i64, total: i64, now: i64, lease_ms: i64) -> Result<()> {
-        unimplemented!()
+        jobs::update_progress(&mut *self.pool.acquire().await?, id, done, total, now, lease_ms).await
     }
 
     /// Marks a job succeeded with its result, or failed with the error's message.
     pub async fn finish_job(&self, id: i64, outcome: std::result::Result<Value, String>, now: i64) -> Result<Job> {
-        unimplemented!()
+        jobs::finish(&mut *self.pool.acquire().await?, id, outcome, now).await
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
-        unimplemented!()
+        jobs::by_id(&mut *self.pool.acquire().await?, id).await
     }
 }
 
-#[allow(unused_variables, clippy::unused_async)]
 impl StoreTx {
     /// The environment's row, created on first use.
     pub async fn ensure_environment(&mut self, name: &EnvironmentName, now: i64) -> Result<EnvironmentRow> {
-        unimplemented!()
+        environments::ensure(&mut self.tx, name, now).await
     }
 
     /// Bumps the environment's generation and returns the new value.
     pub async fn bump_generation(&mut self, environment_id: i64) -> Result<i64> {
-        unimplemented!()
+        environments::bump_generation(&mut self.tx, environment_id).await
     }
 
     /// Inserts the tool, or updates the one with the same server and name: definition,
@@ -224,11 +245,11 @@ impl StoreTx {
         status: ToolStatus,
         now: i64,
     ) -> Result<ToolRecord> {
-        unimplemented!()
+        tools::upsert(&mut self.tx, environment_id, server, def, status, now).await
     }
 
     pub async fn set_tool_status(&mut self, tool_id: i64, status: ToolStatus, now: i64) -> Result<()> {
-        unimplemented!()
+        tools::set_status(&mut self.tx, tool_id, status, now).await
     }
 
     /// Makes the tracked conflicts agree with `findings` within `scope`: one conflict per
@@ -243,10 +264,10 @@ impl StoreTx {
         findings: &[Finding],
         now: i64,
     ) -> Result<ConflictSync> {
-        unimplemented!()
+        conflicts::record_findings(&mut self.tx, environment_id, scope, findings, now).await
     }
 
     pub async fn commit(self) -> Result<()> {
-        unimplemented!()
+        Ok(self.tx.commit().await?)
     }
 }

@@ -1,0 +1,178 @@
+//! Servers and tools: registering a definition, changing a tool's status, listing, and
+//! mapping tool keys to row ids.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use mtgs_core::{EnvironmentName, ServerName, ToolDef, ToolKey, ToolRecord, ToolStatus};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use crate::rows::{CHUNK, Sql, enum_column, int, literal_list, name_column, parse_json, text};
+use crate::{Result, StoreError, ToolFilter};
+
+const SELECT_TOOL: &str = "SELECT t.id, e.name AS environment, s.name AS server, t.definition, \
+     t.definition_hash, t.status, t.created_at, t.updated_at \
+     FROM tools t JOIN servers s ON s.id = t.server_id JOIN environments e ON e.id = t.environment_id";
+
+/// The statuses of [`ToolStatus::is_live`], as SQL literals.
+pub(crate) static LIVE_TOOL_STATUSES: LazyLock<String> = LazyLock::new(|| {
+    literal_list(ToolStatus::ALL.iter().filter(|status| status.is_live()).map(|status| status.as_str()))
+});
+
+fn tool_from_row(row: &AnyRow) -> Result<ToolRecord> {
+    let definition = parse_json(&text(row, "definition")?, "definition", "tools")?;
+    let def = ToolDef::parse(&definition)
+        .map_err(|error| StoreError::Corrupt { table: "tools", reason: format!("definition: {error}") })?
+        .def;
+    Ok(ToolRecord {
+        id: int(row, "id")?,
+        environment: name_column(row, "environment", "tools", EnvironmentName::parse)?,
+        server: name_column(row, "server", "tools", ServerName::parse)?,
+        def,
+        definition_hash: text(row, "definition_hash")?,
+        status: enum_column(row, "status", "tools")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
+pub(crate) async fn list(conn: &mut AnyConnection, filter: &ToolFilter) -> Result<Vec<ToolRecord>> {
+    let mut sql = Sql::new(SELECT_TOOL);
+    sql.push(" WHERE 1 = 1");
+    if let Some(environment) = &filter.environment {
+        sql.push(" AND e.name = ").bind(environment.as_str());
+    }
+    if let Some(server) = &filter.server {
+        sql.push(" AND s.name = ").bind(server.as_str());
+    }
+    if let Some(status) = filter.status {
+        sql.push(" AND t.status = ").bind(status.as_str());
+    }
+    sql.push(" ORDER BY e.name, s.name, t.name");
+    sql.build().fetch_all(&mut *conn).await?.iter().map(tool_from_row).collect()
+}
+
+pub(crate) async fn live(conn: &mut AnyConnection, environment_id: i64) -> Result<Vec<ToolRecord>> {
+    let mut sql = Sql::new(SELECT_TOOL);
+    sql.push(" WHERE t.environment_id = ").bind(environment_id);
+    sql.push(&format!(" AND t.status IN ({}) ORDER BY s.name, t.name", *LIVE_TOOL_STATUSES));
+    sql.build().fetch_all(&mut *conn).await?.iter().map(tool_from_row).collect()
+}
+
+async fn ensure_server(conn: &mut AnyConnection, environment_id: i64, server: &ServerName, now: i64) -> Result<i64> {
+    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM servers WHERE environment_id = $1 AND name = $2")
+        .bind(environment_id)
+        .bind(server.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    Ok(sqlx::query_scalar("INSERT INTO servers (environment_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
+        .bind(environment_id)
+        .bind(server.as_str())
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+pub(crate) async fn upsert(
+    conn: &mut AnyConnection,
+    environment_id: i64,
+    server: &ServerName,
+    def: &ToolDef,
+    status: ToolStatus,
+    now: i64,
+) -> Result<ToolRecord> {
+    let server_id = ensure_server(conn, environment_id, server, now).await?;
+    let definition_hash = def.canonical_hash();
+    // `updated_at` moves only when the definition's meaning or the status changed, so
+    // re-registering an unchanged tool leaves it as it was.
+    let row = sqlx::query(
+        "INSERT INTO tools (environment_id, server_id, name, definition, definition_hash, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+         ON CONFLICT (environment_id, server_id, name) DO UPDATE SET \
+           definition = excluded.definition, \
+           definition_hash = excluded.definition_hash, \
+           status = excluded.status, \
+           updated_at = CASE WHEN tools.definition_hash = excluded.definition_hash AND tools.status = excluded.status \
+                        THEN tools.updated_at ELSE excluded.updated_at END \
+         RETURNING id, created_at, updated_at",
+    )
+    .bind(environment_id)
+    .bind(server_id)
+    .bind(def.name.as_str())
+    .bind(def.to_json().to_string())
+    .bind(definition_hash.as_str())
+    .bind(status.as_str())
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let environment: String = sqlx::query_scalar("SELECT name FROM environments WHERE id = $1")
+        .bind(environment_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(ToolRecord {
+        id: int(&row, "id")?,
+        environment: EnvironmentName::parse(&environment).map_err(|error| StoreError::Corrupt {
+            table: "environments",
+            reason: format!("name '{environment}': {error}"),
+        })?,
+        server: server.clone(),
+        def: def.clone(),
+        definition_hash,
+        status,
+        created_at: int(&row, "created_at")?,
+        updated_at: int(&row, "updated_at")?,
+    })
+}
+
+/// Fails with `RowNotFound` when there is no such tool.
+pub(crate) async fn set_status(conn: &mut AnyConnection, tool_id: i64, status: ToolStatus, now: i64) -> Result<()> {
+    let done = sqlx::query("UPDATE tools SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(now)
+        .bind(tool_id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(sqlx::Error::RowNotFound.into());
+    }
+    Ok(())
+}
+
+/// Row ids of those of `keys` registered in the environment; unregistered keys are absent.
+pub(crate) async fn resolve_ids<'k>(
+    conn: &mut AnyConnection,
+    environment_id: i64,
+    keys: impl IntoIterator<Item = &'k ToolKey>,
+) -> Result<HashMap<ToolKey, i64>> {
+    let mut wanted: Vec<&ToolKey> = keys.into_iter().collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut found: HashMap<(String, String), i64> = HashMap::with_capacity(wanted.len());
+    for chunk in wanted.chunks(CHUNK / 2) {
+        let mut sql = Sql::new(
+            "SELECT t.id, s.name AS server, t.name FROM tools t JOIN servers s ON s.id = t.server_id \
+             WHERE t.environment_id = ",
+        );
+        sql.bind(environment_id).push(" AND (");
+        for (index, key) in chunk.iter().enumerate() {
+            if index > 0 {
+                sql.push(" OR ");
+            }
+            sql.push("(s.name = ").bind(key.server.as_str()).push(" AND t.name = ").bind(key.name.as_str()).push(")");
+        }
+        sql.push(")");
+        for row in sql.build().fetch_all(&mut *conn).await? {
+            found.insert((text(&row, "server")?, text(&row, "name")?), int(&row, "id")?);
+        }
+    }
+    Ok(wanted
+        .into_iter()
+        .filter_map(|key| {
+            found.get(&(key.server.as_str().to_owned(), key.name.as_str().to_owned())).map(|id| (key.clone(), *id))
+        })
+        .collect())
+}
