@@ -1,0 +1,176 @@
+//! The use cases against a real SQLite database in a temporary directory, with a fixed
+//! clock and the job runner driven step by step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mtgs_core::{
+    ConflictKind, ConflictStatus, EnvironmentName, JobStatus, ServerName, Severity, ToolStatus, Verdict,
+    parse_tool_list,
+};
+use mtgs_service::{ConflictFilter, Service, ServiceError, ServiceSettings, Store, ToolBatch, ToolFilter};
+use serde_json::{Value, json};
+
+struct TestApp {
+    service: Service,
+    database_url: String,
+    _dir: tempfile::TempDir,
+}
+
+fn settings(database_url: &str) -> ServiceSettings {
+    ServiceSettings {
+        database_url: database_url.to_owned(),
+        job_poll_interval: Duration::from_millis(10),
+        job_lease: Duration::from_secs(30),
+    }
+}
+
+async fn open(database_url: &str) -> Service {
+    let store = Store::open(database_url).await.expect("database opens");
+    Service::with_clock(store, settings(database_url), Arc::new(|| 1_700_000_000_000))
+}
+
+async fn app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("mtgs.db").display());
+    TestApp { service: open(&database_url).await, database_url, _dir: dir }
+}
+
+fn env(name: &str) -> EnvironmentName {
+    EnvironmentName::parse(name).expect("valid")
+}
+
+fn batch(environment: &str, server: &str, tools: Value) -> ToolBatch {
+    ToolBatch {
+        environment: env(environment),
+        server: ServerName::parse(server).expect("valid"),
+        tools: parse_tool_list(&tools).expect("valid tools"),
+    }
+}
+
+fn tool(name: &str, description: &str) -> Value {
+    json!({"name": name, "description": description, "inputSchema": {"type": "object"}})
+}
+
+#[tokio::test]
+async fn a_salesforce_create_task_is_blocked_by_jira_create_task() {
+    let app = app().await;
+    let jira =
+        app.service.register(batch("prod", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+    assert_eq!(jira.verdict, Verdict::Pass);
+    assert_eq!(jira.tools[0].status, Some(ToolStatus::Active));
+
+    let salesforce = tool("create_task", "Create a Salesforce task");
+    let checked = app.service.check(batch("prod", "salesforce", salesforce.clone())).await.expect("ok");
+    assert_eq!(checked.verdict, Verdict::Block);
+    let conflict = &checked.tools[0].conflicts[0];
+    assert_eq!(
+        (conflict.finding.kind, conflict.finding.severity, conflict.id),
+        (ConflictKind::ExactName, Severity::Critical, None)
+    );
+
+    let registered = app.service.register(batch("prod", "salesforce", salesforce)).await.expect("ok");
+    assert_eq!(registered.tools[0].status, Some(ToolStatus::PendingApproval));
+    let id = registered.tools[0].conflicts[0].id.expect("tracked");
+    let listed = app.service.conflicts(&env("prod"), &ConflictFilter::default()).await.expect("ok");
+    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), [id]);
+}
+
+#[tokio::test]
+async fn a_check_writes_nothing() {
+    let app = app().await;
+    let outcome =
+        app.service.check(batch("staging", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+    assert_eq!(outcome.verdict, Verdict::Pass);
+    let filter = ToolFilter { environment: Some(env("staging")), ..ToolFilter::default() };
+    assert!(matches!(app.service.tools(&filter).await, Err(ServiceError::NotFound { what: "environment", .. })));
+}
+
+#[tokio::test]
+async fn tools_in_one_batch_are_checked_against_each_other() {
+    let app = app().await;
+    let outcome = app
+        .service
+        .register(batch("dev", "gh", json!([tool("get_issue", "Get an issue"), tool("getIssue", "Get one issue")])))
+        .await
+        .expect("ok");
+    assert_eq!(outcome.tools[0].status, Some(ToolStatus::Active));
+    assert_eq!(outcome.tools[1].status, Some(ToolStatus::PendingApproval));
+    assert_eq!(outcome.tools[1].conflicts[0].finding.kind, ConflictKind::NormalizedName);
+}
+
+#[tokio::test]
+async fn a_suppressed_conflict_no_longer_blocks() {
+    let app = app().await;
+    app.service.register(batch("prod", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+    let salesforce = tool("create_task", "Create a Salesforce task");
+    let first = app.service.register(batch("prod", "salesforce", salesforce.clone())).await.expect("ok");
+    let id = first.tools[0].conflicts[0].id.expect("tracked");
+    app.service.set_conflict_status(id, ConflictStatus::Suppressed).await.expect("ok");
+
+    let again = app.service.register(batch("prod", "salesforce", salesforce)).await.expect("ok");
+    assert_eq!(again.verdict, Verdict::Pass);
+    assert_eq!(again.tools[0].status, Some(ToolStatus::Active));
+    assert_eq!(again.tools[0].conflicts[0].status, ConflictStatus::Suppressed);
+}
+
+#[tokio::test]
+async fn rerunning_an_analysis_changes_nothing() {
+    let app = app().await;
+    for (server, name) in [("jira", "create_task"), ("salesforce", "create_task"), ("asana", "createTask")] {
+        app.service.register(batch("prod", server, tool(name, "Create a task"))).await.expect("ok");
+    }
+    let queued = app.service.start_analysis(&env("prod")).await.expect("ok");
+    assert_eq!(queued.status, JobStatus::Queued);
+    let first = app.service.run_next_job().await.expect("ok").expect("a job");
+    assert_eq!((first.id, first.status), (queued.id, JobStatus::Succeeded));
+    assert_eq!(first.result["findings"], 3);
+    assert_eq!(first.progress_done, 3);
+
+    app.service.start_analysis(&env("prod")).await.expect("ok");
+    let second = app.service.run_next_job().await.expect("ok").expect("a job");
+    assert_eq!((second.result["opened"].as_u64(), second.result["resolved"].as_u64()), (Some(0), Some(0)));
+    assert!(app.service.run_next_job().await.expect("ok").is_none());
+
+    let tracked = app.service.conflicts(&env("prod"), &ConflictFilter::default()).await.expect("ok");
+    assert_eq!(tracked.len(), 3);
+    assert!(tracked.iter().all(|conflict| conflict.status == ConflictStatus::Open));
+}
+
+#[tokio::test]
+async fn health_falls_with_live_conflicts() {
+    let app = app().await;
+    app.service.register(batch("prod", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+    assert_eq!(app.service.health(&env("prod")).await.expect("ok").score, 100);
+    app.service
+        .register(batch("prod", "salesforce", tool("create_task", "Create a Salesforce task")))
+        .await
+        .expect("ok");
+    let health = app.service.health(&env("prod")).await.expect("ok");
+    assert_eq!((health.tools, health.pending_approval, health.conflicts.critical), (2, 1, 1));
+    assert_eq!(health.score, 17); // 100 · 2 / (2 + 10)
+}
+
+#[tokio::test]
+async fn a_second_instance_sees_registrations_made_by_the_first() {
+    let app = app().await;
+    let other = open(&app.database_url).await;
+    app.service.check(batch("prod", "x", tool("warm_up", "Fill the first instance's cache"))).await.expect("ok");
+    other.register(batch("prod", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+    let outcome =
+        app.service.check(batch("prod", "salesforce", tool("create_task", "Create a task"))).await.expect("ok");
+    assert_eq!(outcome.verdict, Verdict::Block, "the first instance rebuilt its stale detector");
+}
+
+#[tokio::test]
+async fn reads_of_unknown_environments_are_not_found() {
+    let app = app().await;
+    let missing = env("nowhere");
+    assert!(matches!(app.service.health(&missing).await, Err(ServiceError::NotFound { .. })));
+    assert!(matches!(
+        app.service.conflicts(&missing, &ConflictFilter::default()).await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    assert!(matches!(app.service.start_analysis(&missing).await, Err(ServiceError::NotFound { .. })));
+    assert!(matches!(app.service.conflict(42).await, Err(ServiceError::NotFound { what: "conflict", .. })));
+}
