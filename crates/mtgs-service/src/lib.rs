@@ -11,7 +11,7 @@ use std::time::Duration;
 use mtgs_core::{
     ConflictStatus, EnvironmentName, Finding, InputError, Lint, ParsedTool, ServerName, ToolName, ToolStatus, Verdict,
 };
-pub use mtgs_store::{ConflictFilter, Store, ToolFilter};
+pub use mtgs_store::{ConflictFilter, Store, StoreError, ToolFilter, database_url_in};
 
 pub use registry::Service;
 
@@ -23,11 +23,40 @@ pub enum ServiceError {
     Input(#[from] InputError),
     /// A read named something that does not exist (`environment 'prod'`).
     #[error("{what} '{name}' does not exist")]
-    NotFound { what: &'static str, name: String },
+    NotFound { what: Resource, name: String },
     #[error(transparent)]
     Store(#[from] mtgs_store::StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl ServiceError {
+    /// Whether the database did not answer (or its file cannot be opened): the same
+    /// request may succeed later. Other store errors are bugs or corruption.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Store(mtgs_store::StoreError::Database(_) | mtgs_store::StoreError::DataDir { .. })
+        )
+    }
+}
+
+/// What a `NotFound` did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Environment,
+    Conflict,
+    Job,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Resource::Environment => "environment",
+            Resource::Conflict => "conflict",
+            Resource::Job => "job",
+        })
+    }
 }
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

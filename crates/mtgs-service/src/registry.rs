@@ -9,7 +9,7 @@ use mtgs_detect::Detector;
 use mtgs_store::{ConflictFilter, EnvironmentRow, Store, ToolFilter};
 use tokio::sync::{Mutex, OwnedRwLockWriteGuard, RwLock};
 
-use crate::{BatchOutcome, Result, ServiceError, ServiceSettings, ToolBatch};
+use crate::{BatchOutcome, Resource, Result, ServiceError, ServiceSettings, ToolBatch};
 
 /// Milliseconds since the Unix epoch; replaceable in tests.
 pub(crate) type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -96,7 +96,7 @@ impl Service {
         self.store()
             .environment(name)
             .await?
-            .ok_or_else(|| ServiceError::NotFound { what: "environment", name: name.to_string() })
+            .ok_or_else(|| ServiceError::NotFound { what: Resource::Environment, name: name.to_string() })
     }
 
     /// The cached detector of `environment`, rebuilt from the store when its generation
@@ -139,7 +139,7 @@ impl Service {
         self.store()
             .conflict(id)
             .await?
-            .ok_or_else(|| ServiceError::NotFound { what: "conflict", name: id.to_string() })
+            .ok_or_else(|| ServiceError::NotFound { what: Resource::Conflict, name: id.to_string() })
     }
 
     /// Sets a conflict's triage status (`NotFound` if there is no such conflict).
@@ -147,7 +147,7 @@ impl Service {
         self.store()
             .set_conflict_status(id, status, self.now())
             .await?
-            .ok_or_else(|| ServiceError::NotFound { what: "conflict", name: id.to_string() })
+            .ok_or_else(|| ServiceError::NotFound { what: Resource::Conflict, name: id.to_string() })
     }
 
     /// Health score and counts of an environment (`NotFound` if it does not exist).
@@ -165,7 +165,7 @@ impl Service {
 
     /// A job by id (`NotFound` if there is none).
     pub async fn job(&self, id: i64) -> Result<Job> {
-        self.store().job(id).await?.ok_or_else(|| ServiceError::NotFound { what: "job", name: id.to_string() })
+        self.store().job(id).await?.ok_or_else(|| ServiceError::NotFound { what: Resource::Job, name: id.to_string() })
     }
 
     /// Runs the pipeline for each tool of the batch against the environment as it is

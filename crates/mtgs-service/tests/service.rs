@@ -8,7 +8,7 @@ use mtgs_core::{
     ConflictKind, ConflictStatus, EnvironmentName, JobStatus, ServerName, Severity, ToolStatus, Verdict,
     parse_tool_list,
 };
-use mtgs_service::{ConflictFilter, Service, ServiceError, ServiceSettings, Store, ToolBatch, ToolFilter};
+use mtgs_service::{ConflictFilter, Resource, Service, ServiceError, ServiceSettings, Store, ToolBatch, ToolFilter};
 use serde_json::{Value, json};
 
 struct TestApp {
@@ -83,7 +83,10 @@ async fn a_check_writes_nothing() {
         app.service.check(batch("staging", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
     assert_eq!(outcome.verdict, Verdict::Pass);
     let filter = ToolFilter { environment: Some(env("staging")), ..ToolFilter::default() };
-    assert!(matches!(app.service.tools(&filter).await, Err(ServiceError::NotFound { what: "environment", .. })));
+    assert!(matches!(
+        app.service.tools(&filter).await,
+        Err(ServiceError::NotFound { what: Resource::Environment, .. })
+    ));
 }
 
 #[tokio::test]
@@ -172,5 +175,5 @@ async fn reads_of_unknown_environments_are_not_found() {
         Err(ServiceError::NotFound { .. })
     ));
     assert!(matches!(app.service.start_analysis(&missing).await, Err(ServiceError::NotFound { .. })));
-    assert!(matches!(app.service.conflict(42).await, Err(ServiceError::NotFound { what: "conflict", .. })));
+    assert!(matches!(app.service.conflict(42).await, Err(ServiceError::NotFound { what: Resource::Conflict, .. })));
 }

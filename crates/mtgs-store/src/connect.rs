@@ -30,11 +30,18 @@ pub(crate) async fn open_data_dir(dir: &Path) -> Result<AnyPool> {
     let data_dir_error = |source| StoreError::DataDir { path: dir.display().to_string(), source };
     // Blocking, but once at start-up, before the server takes requests.
     std::fs::create_dir_all(dir).map_err(data_dir_error)?;
-    let path = dir.join(DATABASE_FILE);
-    let path = path.to_str().ok_or_else(|| {
-        data_dir_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path is not valid UTF-8"))
-    })?;
-    open(&format!("sqlite://{}?mode=rwc", percent_encode_path(path))).await
+    if dir.join(DATABASE_FILE).to_str().is_none() {
+        return Err(data_dir_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path is not valid UTF-8",
+        )));
+    }
+    open(&database_url_in(dir)).await
+}
+
+/// The URL of the database file in a data directory, its path percent-encoded.
+pub fn database_url_in(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", percent_encode_path(&dir.join(DATABASE_FILE).to_string_lossy()))
 }
 
 /// Checks the scheme and asks SQLite to create a missing file unless the URL chose a mode.

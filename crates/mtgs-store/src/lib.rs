@@ -17,6 +17,8 @@ mod tools;
 
 use std::path::Path;
 
+pub use connect::database_url_in;
+
 use mtgs_core::{
     Conflict, ConflictStatus, EnvironmentName, Finding, Job, JobKind, ServerName, Severity, SeverityCounts, StageId,
     ToolDef, ToolKey, ToolRecord, ToolStatus,

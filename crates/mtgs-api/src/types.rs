@@ -1,0 +1,277 @@
+//! Request and response bodies of the `/v1` routes, and their conversions from domain values.
+
+use mtgs_core::{ConflictKind, ConflictStatus, JobKind, JobStatus, LintLevel, Severity, StageId, ToolStatus, Verdict};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Body of `POST /v1/tools/check`, `POST /v1/tools` and `POST /v1/webhooks/ci-check`.
+/// `tools` holds MCP `Tool` objects as a server lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolBatchRequest {
+    pub environment: String,
+    pub server: String,
+    pub tools: Vec<Value>,
+}
+
+/// A tool's identity: the server that publishes it and its name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ToolRef {
+    pub server: String,
+    pub name: String,
+}
+
+impl From<&mtgs_core::ToolKey> for ToolRef {
+    fn from(key: &mtgs_core::ToolKey) -> Self {
+        ToolRef { server: key.server.to_string(), name: key.name.to_string() }
+    }
+}
+
+/// A conflict between two tools. `tool_a` is the tool being checked (or the first of the
+/// pair), `tool_b` the other. `id` is `null` for a finding a check made about a pair that
+/// is not tracked yet; `first_seen_at`/`last_seen_at` are then absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub id: Option<i64>,
+    pub environment: String,
+    pub tool_a: ToolRef,
+    pub tool_b: ToolRef,
+    pub stage: StageId,
+    pub kind: ConflictKind,
+    pub severity: Severity,
+    /// Strength of the evidence in `[0, 1]`.
+    pub score: f64,
+    /// Kind-specific facts (see ARCHITECTURE.md).
+    pub evidence: Value,
+    pub status: ConflictStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<i64>,
+}
+
+impl Conflict {
+    /// A finding with the tracked conflict's id and status, when there is one.
+    pub fn from_finding(
+        environment: &mtgs_core::EnvironmentName,
+        id: Option<i64>,
+        status: ConflictStatus,
+        finding: &mtgs_core::Finding,
+    ) -> Self {
+        Conflict {
+            id,
+            environment: environment.to_string(),
+            tool_a: ToolRef::from(&finding.tool_a),
+            tool_b: ToolRef::from(&finding.tool_b),
+            stage: finding.stage,
+            kind: finding.kind,
+            severity: finding.severity,
+            score: finding.score,
+            evidence: finding.evidence.clone(),
+            status,
+            first_seen_at: None,
+            last_seen_at: None,
+        }
+    }
+}
+
+impl From<&mtgs_core::Conflict> for Conflict {
+    fn from(conflict: &mtgs_core::Conflict) -> Self {
+        Conflict {
+            first_seen_at: Some(conflict.first_seen_at),
+            last_seen_at: Some(conflict.last_seen_at),
+            ..Conflict::from_finding(&conflict.environment, Some(conflict.id), conflict.status, &conflict.finding)
+        }
+    }
+}
+
+/// A style finding about one tool; `field` is a path inside that tool's definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lint {
+    pub tool: String,
+    pub code: String,
+    pub level: LintLevel,
+    pub field: String,
+    pub message: String,
+}
+
+impl Lint {
+    pub fn new(tool: &mtgs_core::ToolName, lint: &mtgs_core::Lint) -> Self {
+        Lint {
+            tool: tool.to_string(),
+            code: lint.code.clone(),
+            level: lint.level,
+            field: lint.field.clone(),
+            message: lint.message.clone(),
+        }
+    }
+}
+
+/// `200` body of `POST /v1/tools/check` and `POST /v1/webhooks/ci-check` (`409` with the
+/// same body when the verdict is `block`). `conflicts` holds every finding about the
+/// checked tools, blocking or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResponse {
+    pub verdict: Verdict,
+    pub conflicts: Vec<Conflict>,
+    pub lints: Vec<Lint>,
+}
+
+/// `201` body of `POST /v1/tools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    pub verdict: Verdict,
+    pub tools: Vec<RegisteredTool>,
+}
+
+/// One tool of a registration: the status it was given and what it drew.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisteredTool {
+    pub name: String,
+    pub status: ToolStatus,
+    pub conflicts: Vec<Conflict>,
+    pub lints: Vec<Lint>,
+}
+
+/// A registered tool. `definition` is the MCP `Tool` object as the server sent it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    pub id: i64,
+    pub environment: String,
+    pub server: String,
+    pub name: String,
+    pub status: ToolStatus,
+    pub definition: Value,
+    /// SHA-256 of the definition's canonical JSON.
+    pub definition_hash: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&mtgs_core::ToolRecord> for Tool {
+    fn from(record: &mtgs_core::ToolRecord) -> Self {
+        Tool {
+            id: record.id,
+            environment: record.environment.to_string(),
+            server: record.server.to_string(),
+            name: record.def.name.to_string(),
+            status: record.status,
+            definition: record.def.to_json(),
+            definition_hash: record.definition_hash.clone(),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+/// Body of `GET /v1/tools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolList {
+    pub tools: Vec<Tool>,
+}
+
+/// Body of `GET /v1/environments/{env}/conflicts`: most severe first, then by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConflictList {
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Body of `PATCH /v1/conflicts/{id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetConflictStatusRequest {
+    pub status: ConflictStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub done: i64,
+    pub total: i64,
+}
+
+/// A background analysis of an environment (`202` from `POST …/analysis-runs`, then
+/// `GET /v1/analysis-runs/{id}` until `status` is `succeeded` or `failed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisRun {
+    pub id: i64,
+    pub kind: JobKind,
+    pub environment: String,
+    pub status: JobStatus,
+    pub progress: Progress,
+    /// Counts of conflicts found, opened and resolved, once it succeeded.
+    pub result: Value,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl From<&mtgs_core::Job> for AnalysisRun {
+    fn from(job: &mtgs_core::Job) -> Self {
+        AnalysisRun {
+            id: job.id,
+            kind: job.kind,
+            environment: job.environment.to_string(),
+            status: job.status,
+            progress: Progress { done: job.progress_done, total: job.progress_total },
+            result: job.result.clone(),
+            error: job.error.clone(),
+            attempts: job.attempts,
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+        }
+    }
+}
+
+/// Live conflicts per severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictCounts {
+    pub critical: u64,
+    pub high: u64,
+    pub medium: u64,
+    pub low: u64,
+    pub total: u64,
+}
+
+/// Body of `GET /v1/environments/{env}/health`. `score` is 0–100 (formula in the README).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub environment: String,
+    pub score: u8,
+    /// Live tools (active, pending approval, deprecated).
+    pub tools: u64,
+    pub pending_approval: u64,
+    /// Live (open or acknowledged) conflicts.
+    pub conflicts: ConflictCounts,
+}
+
+impl From<&mtgs_core::HealthReport> for Health {
+    fn from(report: &mtgs_core::HealthReport) -> Self {
+        let counts = &report.conflicts;
+        Health {
+            environment: report.environment.to_string(),
+            score: report.score,
+            tools: report.tools,
+            pending_approval: report.pending_approval,
+            conflicts: ConflictCounts {
+                critical: counts.critical,
+                high: counts.high,
+                medium: counts.medium,
+                low: counts.low,
+                total: counts.total(),
+            },
+        }
+    }
+}
+
+/// Body of `GET /health`: the process answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Liveness {
+    pub status: String,
+}
+
+/// Body of `GET /readiness` when the database answers (`503 database_unavailable` otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    pub status: String,
+}

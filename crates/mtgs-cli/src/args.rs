@@ -1,0 +1,192 @@
+//! The command line as clap sees it: flags, their environment variables and their help.
+//! Nothing is resolved here; [`crate::settings`] turns these into settings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mtgs_core::{ConflictStatus, EnvironmentName, ServerName, Severity, StageId, ToolKey, ToolStatus};
+
+use crate::env_vars;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success; a check or registration whose verdict is pass
+  1  a check or registration whose verdict is block (a live critical or high conflict)
+  2  usage or input error: bad flag, unreadable or invalid tool file, unknown environment
+  3  the server or the database is unreachable, or failed
+
+Without --url, commands work on the local database in the data directory;
+with --url (or MTGS_URL), they call that mtgs server's REST API.";
+
+/// MCP Tool Governance System: finds tools that agents would confuse, before they ship.
+#[derive(Debug, Parser)]
+#[command(name = "mtgs", version, after_long_help = EXIT_CODES, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Call the mtgs server at URL instead of opening the local database.
+    #[arg(long, global = true, value_name = "URL", env = env_vars::URL)]
+    pub url: Option<String>,
+    /// Bearer token for the server (sent as `Authorization: Bearer TOKEN`).
+    #[arg(long, global = true, value_name = "TOKEN", env = env_vars::TOKEN, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Directory of the local database [default: $XDG_DATA_HOME/mtgs, else ~/.local/share/mtgs, else ./mtgs-data].
+    #[arg(long, global = true, value_name = "DIR", env = env_vars::DATA_DIR)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [default: sqlite://DIR/mtgs.db].
+    #[arg(long, global = true, value_name = "URL", env = env_vars::DATABASE_URL, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Output: tables for people, or the API's JSON for machines.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and the job runner until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Check, register and list tools.
+    #[command(subcommand)]
+    Tools(ToolsCommand),
+    /// List, show and triage conflicts.
+    #[command(subcommand)]
+    Conflicts(ConflictsCommand),
+    /// Analyse every pair of tools in an environment (shows progress).
+    Analyze(EnvironmentArgs),
+    /// Show the health score of an environment.
+    Health(EnvironmentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, IP:PORT.
+    #[arg(long, value_name = "ADDR", env = env_vars::BIND, default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolsCommand {
+    /// Check tools against an environment without registering them (exit 1 when blocked).
+    Check(CheckArgs),
+    /// Register a server's tools in an environment (exit 1 when a tool is held for approval).
+    Register(RegisterArgs),
+    /// List registered tools.
+    List(ListToolsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ToolFileArgs {
+    /// One MCP Tool, an array of them, or a tools/list result {"tools": [...]}; `-` reads stdin.
+    #[arg(long, short, value_name = "FILE")]
+    pub file: PathBuf,
+    /// Environment to check against (created on first registration).
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: EnvironmentName,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub tools: ToolFileArgs,
+    /// Server that publishes the tools [default: the file's stem if it is a valid server name, else `local`].
+    #[arg(long, short, value_name = "SERVER", value_parser = server)]
+    pub server: Option<ServerName>,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub tools: ToolFileArgs,
+    /// Server that publishes the tools.
+    #[arg(long, short, value_name = "SERVER", value_parser = server)]
+    pub server: ServerName,
+}
+
+#[derive(Debug, Args)]
+pub struct ListToolsArgs {
+    /// Only this environment (an unknown one is an error).
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: Option<EnvironmentName>,
+    #[arg(long, short, value_name = "SERVER", value_parser = server)]
+    pub server: Option<ServerName>,
+    /// active, pending_approval, blocked, deprecated or removed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<ToolStatus>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictsCommand {
+    /// List the tracked conflicts of an environment, most severe first.
+    List(ListConflictsArgs),
+    /// Show one conflict with its evidence.
+    Show {
+        /// Conflict id.
+        id: i64,
+    },
+    /// Triage a conflict: open, acknowledged, resolved or suppressed.
+    SetStatus {
+        /// Conflict id.
+        id: i64,
+        /// open, acknowledged, resolved or suppressed (suppressed and resolved stop it blocking).
+        status: ConflictStatus,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ListConflictsArgs {
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: EnvironmentName,
+    /// critical, high, medium or low (exact).
+    #[arg(long, value_name = "SEVERITY")]
+    pub severity: Option<Severity>,
+    /// lexical, schema, semantic or behavioural.
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<StageId>,
+    /// open, acknowledged, resolved or suppressed.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<ConflictStatus>,
+    /// Only conflicts involving this tool, SERVER/NAME.
+    #[arg(long, value_name = "SERVER/NAME", value_parser = tool_key)]
+    pub tool: Option<ToolKey>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvironmentArgs {
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: EnvironmentName,
+}
+
+fn environment(raw: &str) -> Result<EnvironmentName, String> {
+    EnvironmentName::parse(raw).map_err(|error| error.reason)
+}
+
+fn tool_key(raw: &str) -> Result<ToolKey, String> {
+    mtgs_server::convert::parse_tool_key(raw).map_err(|error| error.to_string())
+}
+
+fn server(raw: &str) -> Result<ServerName, String> {
+    ServerName::parse(raw).map_err(|error| error.reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,192 @@
+//! Remote mode: the REST API of a running server, through reqwest.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use mtgs_api::{
+    AnalysisRun, ApiError, CheckResponse, Conflict, ConflictList, ErrorBody, ErrorCode, Health, RegisterResponse,
+    SetConflictStatusRequest, ToolBatchRequest, ToolList,
+};
+use mtgs_core::{ConflictStatus, EnvironmentName};
+use mtgs_service::{ConflictFilter, Progress, ToolFilter};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+
+use super::Batch;
+use crate::failure::{Exit, Failure};
+use crate::settings::Secret;
+
+/// How often `analyze` asks the server how far the run has got.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(Debug)]
+pub struct Remote {
+    /// `http://host:port`, no trailing slash.
+    base: String,
+    token: Option<Secret>,
+    http: reqwest::Client,
+}
+
+impl Remote {
+    pub fn new(base: &str, token: Option<Secret>) -> Result<Remote, Failure> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("mtgs/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .context("cannot set up the HTTP client")
+            .map_err(Failure::unavailable)?;
+        Ok(Remote { base: base.to_owned(), token, http })
+    }
+
+    fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, Failure> {
+        let mut url = Url::parse(&format!("{}{path}", self.base))
+            .with_context(|| format!("cannot build a URL from {}{path}", self.base))
+            .map_err(Failure::input)?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// Sends the request; a status in `ok` is read as `T`, any other as the API's error.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&impl serde::Serialize>,
+        ok: &[StatusCode],
+    ) -> Result<T, Failure> {
+        let mut request = self.http.request(method.clone(), url.clone());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the mtgs server at {}", self.base))
+            .map_err(Failure::unavailable)?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("cannot read the answer to {method} {url}"))
+            .map_err(Failure::unavailable)?;
+        if ok.contains(&status) {
+            return serde_json::from_str(&text)
+                .with_context(|| format!("unexpected answer to {method} {url} ({status})"))
+                .map_err(Failure::unavailable);
+        }
+        Err(error_response(status, &text))
+    }
+
+    pub async fn check(&self, batch: Batch) -> Result<CheckResponse, Failure> {
+        let url = self.url("/v1/tools/check", &[])?;
+        self.send(Method::POST, url, Some(&request_body(&batch)), &[StatusCode::OK]).await
+    }
+
+    pub async fn register(&self, batch: Batch) -> Result<RegisterResponse, Failure> {
+        let url = self.url("/v1/tools", &[])?;
+        self.send(Method::POST, url, Some(&request_body(&batch)), &[StatusCode::CREATED]).await
+    }
+
+    pub async fn tools(&self, filter: &ToolFilter) -> Result<ToolList, Failure> {
+        let mut query = Vec::new();
+        if let Some(environment) = &filter.environment {
+            query.push(("environment", environment.to_string()));
+        }
+        if let Some(server) = &filter.server {
+            query.push(("server", server.to_string()));
+        }
+        if let Some(status) = filter.status {
+            query.push(("status", status.to_string()));
+        }
+        let url = self.url("/v1/tools", &query)?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    pub async fn conflicts(
+        &self,
+        environment: &EnvironmentName,
+        filter: &ConflictFilter,
+    ) -> Result<ConflictList, Failure> {
+        let mut query = Vec::new();
+        if let Some(severity) = filter.severity {
+            query.push(("severity", severity.to_string()));
+        }
+        if let Some(stage) = filter.stage {
+            query.push(("stage", stage.to_string()));
+        }
+        if let Some(status) = filter.status {
+            query.push(("status", status.to_string()));
+        }
+        if let Some(tool) = &filter.tool {
+            query.push(("tool", tool.to_string()));
+        }
+        let url = self.url(&format!("/v1/environments/{environment}/conflicts"), &query)?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    pub async fn conflict(&self, id: i64) -> Result<Conflict, Failure> {
+        let url = self.url(&format!("/v1/conflicts/{id}"), &[])?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    pub async fn set_conflict_status(&self, id: i64, status: ConflictStatus) -> Result<Conflict, Failure> {
+        let url = self.url(&format!("/v1/conflicts/{id}"), &[])?;
+        self.send(Method::PATCH, url, Some(&SetConflictStatusRequest { status }), &[StatusCode::OK]).await
+    }
+
+    /// Queues the run, then polls it until it has finished, reporting its progress.
+    pub async fn analyze(
+        &self,
+        environment: &EnvironmentName,
+        progress: &(dyn Fn(Progress) + Send + Sync),
+    ) -> Result<AnalysisRun, Failure> {
+        let url = self.url(&format!("/v1/environments/{environment}/analysis-runs"), &[])?;
+        let mut run: AnalysisRun = self.send(Method::POST, url, None::<&()>, &[StatusCode::ACCEPTED]).await?;
+        let url = self.url(&format!("/v1/analysis-runs/{}", run.id), &[])?;
+        while !run.status.is_finished() {
+            tokio::time::sleep(POLL_INTERVAL).await;
+            run = self.send(Method::GET, url.clone(), None::<&()>, &[StatusCode::OK]).await?;
+            progress(Progress {
+                done: u64::try_from(run.progress.done).unwrap_or(0),
+                total: u64::try_from(run.progress.total).unwrap_or(0),
+            });
+        }
+        Ok(run)
+    }
+
+    pub async fn health(&self, environment: &EnvironmentName) -> Result<Health, Failure> {
+        let url = self.url(&format!("/v1/environments/{environment}/health"), &[])?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+}
+
+fn request_body(batch: &Batch) -> ToolBatchRequest {
+    ToolBatchRequest {
+        environment: batch.environment.to_string(),
+        server: batch.server.to_string(),
+        tools: batch.tools.iter().map(|tool| tool.def.to_json()).collect(),
+    }
+}
+
+/// The API's error as a failure; the exit code follows the code's type in the table, or
+/// the HTTP status for a code this client does not know or a body that is not the API's.
+fn error_response(status: StatusCode, text: &str) -> Failure {
+    match serde_json::from_str::<ErrorBody>(text) {
+        Ok(ErrorBody { error }) => match ErrorCode::from_name(&error.code) {
+            Some(code) => Failure::from_api(ApiError { code, message: error.message, field: error.field }),
+            None => Failure {
+                exit: if status.is_server_error() { Exit::Unavailable } else { Exit::Input },
+                error: anyhow!("{} ({})", error.message, error.code),
+            },
+        },
+        Err(_) => {
+            let excerpt: String = text.chars().take(200).collect();
+            Failure::unavailable(anyhow!("the server answered {status}, not as the mtgs API does: {excerpt}"))
+        }
+    }
+}

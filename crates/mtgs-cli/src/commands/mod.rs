@@ -1,0 +1,32 @@
+//! One module per command; each resolves its arguments, calls the backend and prints.
+
+mod analyze;
+mod conflicts;
+mod health;
+mod serve;
+mod tools;
+
+use crate::args::{Cli, Command};
+use crate::backend::Backend;
+use crate::failure::{Exit, Failure};
+use crate::output::Printer;
+use crate::settings::{self, Settings};
+
+pub async fn run(cli: Cli) -> Result<Exit, Failure> {
+    if let Command::Serve(args) = &cli.command {
+        return serve::run(args, &settings::local_settings(&cli.global)).await;
+    }
+    let settings = Settings::resolve(&cli.global)?;
+    let printer = Printer::new(settings.output);
+    // Commands that read a file validate it before connecting, so a bad file is exit 2
+    // whether or not the database or server is there.
+    match cli.command {
+        Command::Serve(_) => unreachable!("handled above"),
+        Command::Tools(command) => tools::run(command, &settings.target, &printer).await,
+        Command::Conflicts(command) => {
+            conflicts::run(command, &Backend::connect(&settings.target).await?, &printer).await
+        }
+        Command::Analyze(args) => analyze::run(&args, &Backend::connect(&settings.target).await?, &printer).await,
+        Command::Health(args) => health::run(&args, &Backend::connect(&settings.target).await?, &printer).await,
+    }
+}

@@ -1,0 +1,53 @@
+//! `mtgs serve`: the HTTP API and the job runner on the local database, until Ctrl-C or SIGTERM.
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use mtgs_server::{Application, ServerSettings};
+
+use crate::args::ServeArgs;
+use crate::failure::{Exit, Failure};
+use crate::settings::LocalSettings;
+
+pub async fn run(args: &ServeArgs, local: &LocalSettings) -> Result<Exit, Failure> {
+    if let Some(dir) = &local.data_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))
+            .map_err(Failure::unavailable)?;
+    }
+    let settings = ServerSettings { bind: args.bind.to_string(), service: local.service.clone() };
+    let app = Application::build(&settings).await.map_err(Failure::unavailable)?;
+    println!("mtgs listening on http://{}", app.local_addr());
+    // Scripts wait for this line before sending requests.
+    let _ = std::io::stdout().flush();
+    app.run_until_stopped(shutdown_signal()).await.map_err(Failure::unavailable)?;
+    Ok(Exit::Success)
+}
+
+/// Completes on Ctrl-C, or on SIGTERM on Unix (what `docker stop` and systemd send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {error}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!("cannot listen for SIGTERM: {error}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,37 @@
+//! Every environment variable mtgs reads, in one place: the clap definitions and the
+//! settings resolution name them through these constants, and CLI.md documents them
+//! (a test holds the two together).
+
+/// Base URL of a running mtgs server; when set, commands call its REST API.
+pub const URL: &str = "MTGS_URL";
+/// Bearer token sent to the server as `Authorization: Bearer …`.
+pub const TOKEN: &str = "MTGS_TOKEN";
+/// Directory of the local database (`mtgs.db`).
+pub const DATA_DIR: &str = "MTGS_DATA_DIR";
+/// Database URL; overrides the data directory.
+pub const DATABASE_URL: &str = "MTGS_DATABASE_URL";
+/// Address `mtgs serve` listens on.
+pub const BIND: &str = "MTGS_BIND";
+/// Log filter (`info`, `mtgs_server=debug,tower_http=debug`).
+pub const LOG: &str = "MTGS_LOG";
+/// Any non-empty value turns colour off (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";
+/// Base of the default data directory (`$XDG_DATA_HOME/mtgs`).
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+/// Fallback base of the default data directory (`$HOME/.local/share/mtgs`).
+pub const HOME: &str = "HOME";
+
+/// All of the above, for the documentation test.
+#[cfg(test)]
+pub const ALL: &[&str] = &[URL, TOKEN, DATA_DIR, DATABASE_URL, BIND, LOG, NO_COLOR, XDG_DATA_HOME, HOME];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_environment_variable_is_documented_in_cli_md() {
+        let reference = include_str!("../CLI.md");
+        for name in super::ALL {
+            assert!(reference.contains(&format!("`{name}`")), "CLI.md does not document {name}");
+        }
+    }
+}

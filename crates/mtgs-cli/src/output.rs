@@ -1,0 +1,270 @@
+//! Printing results: comfy-table tables for people, the API's JSON for `--format json`.
+//! Both modes print the same `mtgs_api` values, so local and remote output agree.
+
+use std::fmt::Write as _;
+
+use comfy_table::{Cell, ContentArrangement, Table, presets};
+use mtgs_api::{AnalysisRun, CheckResponse, Conflict, Health, Lint, RegisterResponse, Tool};
+use mtgs_core::{ToolStatus, Verdict};
+use serde::Serialize;
+
+use crate::args::Format;
+use crate::settings::Output;
+
+/// Longest description shown in `tools list`.
+const DESCRIPTION_CHARS: usize = 60;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    output: Output,
+}
+
+impl Printer {
+    pub fn new(output: Output) -> Self {
+        Printer { output }
+    }
+
+    pub fn json(&self) -> bool {
+        self.output.format == Format::Json
+    }
+
+    /// Pretty-printed JSON of an API value.
+    pub fn print_json(&self, value: &impl Serialize) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(error) => eprintln!("error: cannot render JSON: {error}"),
+        }
+    }
+
+    fn verdict(&self, verdict: Verdict) -> String {
+        match (verdict, self.output.color) {
+            (Verdict::Pass, true) => "\x1b[32mpass\x1b[0m".to_owned(),
+            (Verdict::Block, true) => "\x1b[1;31mblock\x1b[0m".to_owned(),
+            (verdict, false) => verdict.to_string(),
+        }
+    }
+
+    pub fn check(&self, response: &CheckResponse, summary: &str) {
+        if self.json() {
+            return self.print_json(response);
+        }
+        let blocking = response.conflicts.iter().filter(|conflict| blocks(conflict)).count();
+        println!(
+            "verdict: {} ({summary}: {} conflict{}, {blocking} blocking)",
+            self.verdict(response.verdict),
+            response.conflicts.len(),
+            plural(response.conflicts.len())
+        );
+        if !response.conflicts.is_empty() {
+            println!("{}", conflicts_table(&response.conflicts));
+        }
+        print_lints(&response.lints);
+    }
+
+    pub fn register(&self, response: &RegisterResponse, summary: &str) {
+        if self.json() {
+            return self.print_json(response);
+        }
+        let held = response.tools.iter().filter(|tool| tool.status == ToolStatus::PendingApproval).count();
+        println!("verdict: {} ({summary}: {held} held for approval)", self.verdict(response.verdict));
+        let mut table = table(["name", "status", "conflicts", "lints"]);
+        for tool in &response.tools {
+            table.add_row([
+                Cell::new(&tool.name),
+                Cell::new(tool.status),
+                Cell::new(tool.conflicts.len()),
+                Cell::new(tool.lints.len()),
+            ]);
+        }
+        println!("{table}");
+        let conflicts: Vec<Conflict> = response.tools.iter().flat_map(|tool| tool.conflicts.iter().cloned()).collect();
+        if !conflicts.is_empty() {
+            println!("conflicts:\n{}", conflicts_table(&conflicts));
+        }
+        let lints: Vec<Lint> = response.tools.iter().flat_map(|tool| tool.lints.iter().cloned()).collect();
+        print_lints(&lints);
+    }
+
+    pub fn tools(&self, list: &mtgs_api::ToolList) {
+        if self.json() {
+            return self.print_json(list);
+        }
+        if list.tools.is_empty() {
+            return println!("no tools");
+        }
+        let mut table = table(["id", "environment", "server", "name", "status", "description"]);
+        for tool in &list.tools {
+            table.add_row([
+                Cell::new(tool.id),
+                Cell::new(&tool.environment),
+                Cell::new(&tool.server),
+                Cell::new(&tool.name),
+                Cell::new(tool.status),
+                Cell::new(short_description(tool)),
+            ]);
+        }
+        println!("{table}");
+    }
+
+    pub fn conflicts(&self, list: &mtgs_api::ConflictList) {
+        if self.json() {
+            return self.print_json(list);
+        }
+        if list.conflicts.is_empty() {
+            return println!("no conflicts");
+        }
+        println!("{}", conflicts_table(&list.conflicts));
+    }
+
+    pub fn conflict(&self, conflict: &Conflict) {
+        if self.json() {
+            return self.print_json(conflict);
+        }
+        let mut table = Table::new();
+        table.load_style(presets::UTF8_FULL_CONDENSED);
+        let rows = [
+            ("id", id_text(conflict.id)),
+            ("environment", conflict.environment.clone()),
+            ("tool_a", format!("{}/{}", conflict.tool_a.server, conflict.tool_a.name)),
+            ("tool_b", format!("{}/{}", conflict.tool_b.server, conflict.tool_b.name)),
+            ("stage", conflict.stage.to_string()),
+            ("kind", conflict.kind.to_string()),
+            ("severity", conflict.severity.to_string()),
+            ("score", format!("{:.2}", conflict.score)),
+            ("status", conflict.status.to_string()),
+            ("first_seen_at", conflict.first_seen_at.map(utc_time).unwrap_or_default()),
+            ("last_seen_at", conflict.last_seen_at.map(utc_time).unwrap_or_default()),
+        ];
+        for (key, value) in rows {
+            table.add_row([key.to_owned(), value]);
+        }
+        println!("{table}");
+        let evidence = serde_json::to_string_pretty(&conflict.evidence).unwrap_or_default();
+        println!("evidence:\n{evidence}");
+    }
+
+    pub fn analysis(&self, run: &AnalysisRun) {
+        if self.json() {
+            return self.print_json(run);
+        }
+        println!(
+            "analysis run {} of {}: {} ({}/{})",
+            run.id, run.environment, run.status, run.progress.done, run.progress.total
+        );
+        if let Some(result) = run.result.as_object().filter(|result| !result.is_empty()) {
+            let mut line = String::new();
+            for (key, value) in result {
+                let _ = write!(line, "{}{key} {value}", if line.is_empty() { "" } else { ", " });
+            }
+            println!("result: {line}");
+        }
+    }
+
+    pub fn health(&self, health: &Health) {
+        if self.json() {
+            return self.print_json(health);
+        }
+        let counts = &health.conflicts;
+        println!("environment {}: health {}/100", health.environment, health.score);
+        println!("tools: {} live, {} pending approval", health.tools, health.pending_approval);
+        println!(
+            "live conflicts: {} critical, {} high, {} medium, {} low",
+            counts.critical, counts.high, counts.medium, counts.low
+        );
+    }
+}
+
+/// A conflict that makes a verdict `block`: live, critical or high.
+fn blocks(conflict: &Conflict) -> bool {
+    conflict.severity.blocks() && conflict.status.is_live()
+}
+
+fn table<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    table
+}
+
+fn conflicts_table(conflicts: &[Conflict]) -> Table {
+    let mut table = table(["id", "severity", "stage", "kind", "tool_a", "tool_b", "score", "status"]);
+    for conflict in conflicts {
+        table.add_row([
+            id_text(conflict.id),
+            conflict.severity.to_string(),
+            conflict.stage.to_string(),
+            conflict.kind.to_string(),
+            format!("{}/{}", conflict.tool_a.server, conflict.tool_a.name),
+            format!("{}/{}", conflict.tool_b.server, conflict.tool_b.name),
+            format!("{:.2}", conflict.score),
+            conflict.status.to_string(),
+        ]);
+    }
+    table
+}
+
+fn print_lints(lints: &[Lint]) {
+    if lints.is_empty() {
+        return;
+    }
+    let mut table = table(["tool", "level", "code", "field", "message"]);
+    for lint in lints {
+        let level = match lint.level {
+            mtgs_core::LintLevel::Info => "info",
+            mtgs_core::LintLevel::Warning => "warning",
+        };
+        table.add_row([lint.tool.as_str(), level, &lint.code, &lint.field, &lint.message]);
+    }
+    println!("lints:\n{table}");
+}
+
+/// `-` for a finding no conflict tracks yet.
+fn id_text(id: Option<i64>) -> String {
+    id.map_or_else(|| "-".to_owned(), |id| id.to_string())
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}
+
+fn short_description(tool: &Tool) -> String {
+    let description = tool.definition.get("description").and_then(|value| value.as_str()).unwrap_or_default();
+    let first_line = description.lines().next().unwrap_or_default().trim();
+    if first_line.chars().count() > DESCRIPTION_CHARS {
+        let cut: String = first_line.chars().take(DESCRIPTION_CHARS - 1).collect();
+        format!("{cut}…")
+    } else {
+        first_line.to_owned()
+    }
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc_time(ms: i64) -> String {
+    let seconds = ms.div_euclid(1000);
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", of_day / 3600, of_day % 3600 / 60, of_day % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_time;
+
+    #[test]
+    fn times_render_in_utc() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_time(1_700_000_000_123), "2023-11-14 22:13:20 UTC");
+    }
+}

@@ -1,0 +1,118 @@
+//! Resolved settings: the command line and the environment merged once into typed values
+//! (defaults < environment < flags; clap applies the `MTGS_*` variables).
+
+use std::fmt;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use mtgs_service::ServiceSettings;
+
+use crate::args::{Format, GlobalArgs};
+use crate::env_vars;
+use crate::failure::Failure;
+
+/// How often the job runner of `serve` looks for queued work.
+const JOB_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a job stays leased without progress before another runner may take it over.
+const JOB_LEASE: Duration = Duration::from_secs(60);
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub target: Target,
+    pub output: Output,
+}
+
+/// Where commands send their work.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Open the database and call the service in this process.
+    Local(LocalSettings),
+    /// Call the REST API of a running server.
+    Remote { url: String, token: Option<Secret> },
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    /// Created if missing when the database lives in it.
+    pub data_dir: Option<PathBuf>,
+    pub service: ServiceSettings,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub format: Format,
+    /// ANSI colour on stdout: a terminal, and `NO_COLOR` unset or empty.
+    pub color: bool,
+}
+
+impl Settings {
+    pub fn resolve(global: &GlobalArgs) -> Result<Settings, Failure> {
+        let color = std::io::stdout().is_terminal()
+            && std::env::var_os(env_vars::NO_COLOR).is_none_or(|value| value.is_empty());
+        let output = Output { format: global.format, color };
+        let target = match &global.url {
+            Some(url) => Target::Remote {
+                url: parse_url(url)?,
+                token: global.token.clone().filter(|token| !token.is_empty()).map(Secret),
+            },
+            None => Target::Local(local_settings(global)),
+        };
+        Ok(Settings { target, output })
+    }
+}
+
+/// The local database: `--database-url`, else `sqlite://DATA_DIR/mtgs.db`.
+pub fn local_settings(global: &GlobalArgs) -> LocalSettings {
+    let (data_dir, database_url) = match &global.database_url {
+        Some(url) => (global.data_dir.clone(), url.clone()),
+        None => {
+            let dir = global.data_dir.clone().unwrap_or_else(default_data_dir);
+            let url = mtgs_service::database_url_in(&dir);
+            (Some(dir), url)
+        }
+    };
+    LocalSettings {
+        data_dir,
+        service: ServiceSettings { database_url, job_poll_interval: JOB_POLL_INTERVAL, job_lease: JOB_LEASE },
+    }
+}
+
+/// `$XDG_DATA_HOME/mtgs`, else `$HOME/.local/share/mtgs`, else `./mtgs-data`.
+fn default_data_dir() -> PathBuf {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
+    if let Some(base) = non_empty(env_vars::XDG_DATA_HOME) {
+        base.join("mtgs")
+    } else if let Some(home) = non_empty(env_vars::HOME) {
+        home.join(".local").join("share").join("mtgs")
+    } else {
+        Path::new("mtgs-data").to_owned()
+    }
+}
+
+/// An `http://` or `https://` base URL without a trailing slash.
+fn parse_url(raw: &str) -> Result<String, Failure> {
+    let url =
+        reqwest::Url::parse(raw).map_err(|error| Failure::input(anyhow!("--url: '{raw}' is not a URL: {error}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Failure::input(anyhow!("--url: expected an http:// or https:// URL, found '{raw}'")));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}

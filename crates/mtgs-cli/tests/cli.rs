@@ -1,0 +1,465 @@
+//! The real `mtgs` binary, in local mode on a temp data directory and in remote mode
+//! against a server spawned in this process on port 0. Exit codes are asserted; output is
+//! snapshotted with temp paths and ports filtered out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use mtgs_server::{Application, ServerSettings};
+use mtgs_service::ServiceSettings;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A temp directory holding the fixtures and, in local mode, the database.
+struct Workspace {
+    dir: TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        let workspace = Workspace { dir: tempfile::tempdir().expect("a temp dir") };
+        workspace.write("jira.json", &jira_create_task());
+        workspace.write("salesforce.json", &json!({"tools": [salesforce_create_task()]}));
+        workspace.write("weather.json", &json!([weather_forecast()]));
+        workspace
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, value: &Value) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, value.to_string()).expect("fixture written");
+        path
+    }
+
+    /// `mtgs` in local mode on this workspace's data directory, with a clean environment.
+    fn mtgs(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mtgs"));
+        for name in ["MTGS_URL", "MTGS_TOKEN", "MTGS_DATABASE_URL", "MTGS_BIND", "MTGS_LOG"] {
+            command.env_remove(name);
+        }
+        command.env("NO_COLOR", "1").env("MTGS_DATA_DIR", self.path("data")).current_dir(self.dir.path());
+        command
+    }
+
+    /// `mtgs` against a server.
+    fn mtgs_at(&self, url: &str) -> Command {
+        let mut command = self.mtgs();
+        command.env("MTGS_URL", url);
+        command
+    }
+
+    /// Replaces what changes from run to run: the temp directory and ports.
+    fn filter(&self, text: &str) -> String {
+        let text = text.replace(&self.dir.path().display().to_string(), "[TEMP]");
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("127.0.0.1:") {
+            let (before, after) = rest.split_at(at + "127.0.0.1:".len());
+            out.push_str(before);
+            let digits = after.chars().take_while(char::is_ascii_digit).count();
+            out.push_str("[PORT]");
+            rest = &after[digits..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// Runs a command and returns (exit code, stdout, stderr).
+fn run(command: &mut Command) -> (i32, String, String) {
+    let output = command.output().expect("mtgs runs");
+    let code = output.status.code().expect("an exit code, not a signal");
+    (code, String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// A server on 127.0.0.1 with its own database, running on its own runtime until dropped.
+struct Server {
+    url: String,
+    _runtime: tokio::runtime::Runtime,
+    _data_dir: TempDir,
+}
+
+fn spawn_server() -> Server {
+    let data_dir = tempfile::tempdir().expect("a temp dir");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let settings = ServerSettings {
+        bind: "127.0.0.1:0".to_owned(),
+        service: ServiceSettings {
+            database_url: format!("sqlite://{}", data_dir.path().join("mtgs.db").display()),
+            job_poll_interval: Duration::from_millis(20),
+            job_lease: Duration::from_secs(30),
+        },
+    };
+    let app = runtime.block_on(Application::build(&settings)).expect("the server builds");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    runtime.spawn(app.run_until_stopped(std::future::pending()));
+    Server { url, _runtime: runtime, _data_dir: data_dir }
+}
+
+fn jira_create_task() -> Value {
+    json!({
+        "name": "create_task",
+        "description": "Create a new Jira issue of type Task in the given project.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "project": {"type": "string", "description": "Project key, e.g. OPS"},
+                "summary": {"type": "string", "description": "One-line summary of the task"}
+            },
+            "required": ["project", "summary"]
+        }
+    })
+}
+
+fn salesforce_create_task() -> Value {
+    json!({
+        "name": "create_task",
+        "description": "Create a Salesforce task activity linked to a contact or opportunity record.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "subject": {"type": "string", "description": "Subject line of the task"},
+                "what_id": {"type": "string", "description": "Id of the related record"}
+            },
+            "required": ["subject"]
+        }
+    })
+}
+
+fn weather_forecast() -> Value {
+    json!({
+        "name": "get_weather_forecast",
+        "description": "Return the hourly weather forecast for a city over the next three days.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "City name, e.g. Lisbon"}},
+            "required": ["city"]
+        }
+    })
+}
+
+fn file(workspace: &Workspace, name: &str) -> String {
+    workspace.path(name).display().to_string()
+}
+
+/// Registers the seed's Jira tool in `prod`.
+fn register_jira(workspace: &Workspace, command: &mut Command) {
+    let (code, stdout, stderr) = run(command.args([
+        "tools",
+        "register",
+        "--env",
+        "prod",
+        "--server",
+        "jira",
+        "--file",
+        &file(workspace, "jira.json"),
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+fn parse_json(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|error| panic!("stdout is not JSON ({error}): {stdout}"))
+}
+
+fn has_seed_conflict(conflicts: &Value) -> bool {
+    conflicts.as_array().is_some_and(|conflicts| {
+        conflicts.iter().any(|conflict| {
+            conflict["kind"] == "exact_name"
+                && conflict["severity"] == "critical"
+                && conflict["tool_a"] == json!({"server": "salesforce", "name": "create_task"})
+                && conflict["tool_b"] == json!({"server": "jira", "name": "create_task"})
+        })
+    })
+}
+
+// ---------------------------------------------------------------- local mode
+
+#[test]
+fn check_passes_with_exit_0_in_an_empty_environment() {
+    let workspace = Workspace::new();
+    let (code, stdout, stderr) =
+        run(workspace.mtgs().args(["tools", "check", "--env", "prod", "--file", &file(&workspace, "weather.json")]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    insta::assert_snapshot!("check_pass_stdout", stdout);
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn the_seed_example_blocks_with_exit_1_and_shows_the_conflict() {
+    let workspace = Workspace::new();
+    register_jira(&workspace, &mut workspace.mtgs());
+
+    // The server name defaults to the file's stem: salesforce.json → salesforce.
+    let (code, stdout, stderr) =
+        run(workspace.mtgs().args(["tools", "check", "--env", "prod", "--file", &file(&workspace, "salesforce.json")]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    insta::assert_snapshot!("check_block_stdout", stdout);
+
+    let (code, stdout, _) = run(workspace.mtgs().args([
+        "tools",
+        "check",
+        "--env",
+        "prod",
+        "--file",
+        &file(&workspace, "salesforce.json"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 1);
+    let body = parse_json(&stdout);
+    assert_eq!(body["verdict"], "block");
+    assert!(has_seed_conflict(&body["conflicts"]), "{body}");
+}
+
+#[test]
+fn check_reads_the_tools_from_stdin_as_server_local() {
+    let workspace = Workspace::new();
+    let (code, stdout, stderr) = run(workspace
+        .mtgs()
+        .args(["tools", "check", "--env", "prod", "--file", "-", "--format", "json"])
+        .write_stdin(json!([weather_forecast()]).to_string()));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(parse_json(&stdout)["verdict"], "pass");
+}
+
+#[test]
+fn an_invalid_file_exits_2_naming_the_field() {
+    let workspace = Workspace::new();
+    let bad = workspace.write("bad.json", &json!([weather_forecast(), {"inputSchema": {"type": "object"}}]));
+    let (code, stdout, stderr) =
+        run(workspace.mtgs().args(["tools", "check", "--env", "prod", "--file", &bad.display().to_string()]));
+    assert_eq!(code, 2);
+    assert_eq!(stdout, "");
+    insta::assert_snapshot!("invalid_file_stderr", workspace.filter(&stderr));
+    assert!(!workspace.path("data").exists(), "a refused file touches no database");
+}
+
+#[test]
+fn a_file_that_is_not_json_or_is_missing_exits_2() {
+    let workspace = Workspace::new();
+    std::fs::write(workspace.path("broken.json"), "{\"name\": ").expect("written");
+    let (code, _, stderr) =
+        run(workspace.mtgs().args(["tools", "register", "--env", "prod", "--server", "x", "--file", "broken.json"]));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!("not_json_stderr", stderr);
+
+    let (code, _, stderr) = run(workspace.mtgs().args(["tools", "check", "--env", "prod", "--file", "missing.json"]));
+    assert_eq!(code, 2);
+    assert!(stderr.starts_with("error: cannot read missing.json: "), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let workspace = Workspace::new();
+    let (code, _, stderr) = run(workspace.mtgs().args(["conflicts", "list", "--env", "prod", "--severity", "urgent"]));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!("bad_severity_stderr", stderr);
+    let (code, _, _) = run(workspace.mtgs().args(["tools", "check", "--env", "pro d", "--file", "jira.json"]));
+    assert_eq!(code, 2);
+    let (code, _, _) = run(workspace.mtgs().args(["frobnicate"]));
+    assert_eq!(code, 2);
+    let (code, _, _) = run(workspace.mtgs().args(["--url", "ftp://example", "health", "--env", "prod"]));
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let workspace = Workspace::new();
+    let (code, stdout, _) = run(workspace.mtgs().arg("--help"));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Exit codes:") && stdout.contains("3  the server or the database"), "{stdout}");
+}
+
+#[test]
+fn conflicts_list_of_an_unknown_environment_exits_2() {
+    let workspace = Workspace::new();
+    let (code, stdout, stderr) = run(workspace.mtgs().args(["conflicts", "list", "--env", "nowhere"]));
+    assert_eq!(code, 2, "{stdout}");
+    insta::assert_snapshot!("unknown_environment_stderr", stderr);
+}
+
+#[test]
+fn registration_listing_and_triage_work_locally() {
+    let workspace = Workspace::new();
+    register_jira(&workspace, &mut workspace.mtgs());
+    let (code, stdout, _) = run(workspace.mtgs().args([
+        "tools",
+        "register",
+        "--env",
+        "prod",
+        "--server",
+        "salesforce",
+        "--file",
+        &file(&workspace, "salesforce.json"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 1, "a tool held for approval is a block verdict: {stdout}");
+    let body = parse_json(&stdout);
+    assert_eq!(body["tools"][0]["status"], "pending_approval");
+    let id = body["tools"][0]["conflicts"][0]["id"].as_i64().expect("a tracked conflict");
+
+    let (code, stdout, _) = run(workspace.mtgs().args(["tools", "list", "--env", "prod", "--format", "json"]));
+    assert_eq!(code, 0);
+    assert_eq!(parse_json(&stdout)["tools"].as_array().map(Vec::len), Some(2));
+    let (code, stdout, _) =
+        run(workspace.mtgs().args(["tools", "list", "--env", "prod", "--status", "pending_approval"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("salesforce") && !stdout.contains("jira"), "{stdout}");
+
+    let (code, stdout, _) =
+        run(workspace.mtgs().args(["conflicts", "list", "--env", "prod", "--severity", "critical"]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("exact_name") && stdout.contains("jira/create_task"), "{stdout}");
+
+    let (code, stdout, _) = run(workspace.mtgs().args(["conflicts", "show", &id.to_string()]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("evidence:"), "{stdout}");
+
+    let (code, stdout, _) =
+        run(workspace.mtgs().args(["conflicts", "set-status", &id.to_string(), "suppressed", "--format", "json"]));
+    assert_eq!(code, 0);
+    assert_eq!(parse_json(&stdout)["status"], "suppressed");
+
+    // A suppressed conflict no longer blocks.
+    let (code, stdout, _) =
+        run(workspace.mtgs().args(["tools", "check", "--env", "prod", "--file", &file(&workspace, "salesforce.json")]));
+    assert_eq!(code, 0, "{stdout}");
+
+    let (code, _, stderr) = run(workspace.mtgs().args(["conflicts", "show", "999"]));
+    assert_eq!(code, 2);
+    assert_eq!(stderr, "error: conflict '999' does not exist\n");
+}
+
+#[test]
+fn analyze_and_health_work_locally() {
+    let workspace = Workspace::new();
+    register_jira(&workspace, &mut workspace.mtgs());
+    let (code, stdout, stderr) = run(workspace.mtgs().args(["analyze", "--env", "prod", "--format", "json"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let run_body = parse_json(&stdout);
+    assert_eq!(run_body["status"], "succeeded");
+    assert_eq!(run_body["environment"], "prod");
+
+    let (code, stdout, _) = run(workspace.mtgs().args(["health", "--env", "prod"]));
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("health_stdout", stdout);
+
+    let (code, _, _) = run(workspace.mtgs().args(["analyze", "--env", "nowhere"]));
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_exits_3() {
+    let workspace = Workspace::new();
+    // The data directory is a file: nothing can be created inside it.
+    std::fs::write(workspace.path("data"), "").expect("written");
+    let (code, _, stderr) = run(workspace.mtgs().args(["health", "--env", "prod"]));
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.starts_with("error: cannot create the data directory"), "{stderr}");
+}
+
+// ---------------------------------------------------------------- remote mode
+
+#[test]
+fn the_seed_example_blocks_over_http_with_exit_1() {
+    let server = spawn_server();
+    let workspace = Workspace::new();
+    register_jira(&workspace, &mut workspace.mtgs_at(&server.url));
+
+    let (code, stdout, stderr) = run(workspace.mtgs_at(&server.url).args([
+        "tools",
+        "check",
+        "--env",
+        "prod",
+        "--file",
+        &file(&workspace, "salesforce.json"),
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    insta::assert_snapshot!("check_block_stdout", stdout);
+    assert!(!workspace.path("data").exists(), "remote mode opens no local database");
+}
+
+#[test]
+fn local_and_remote_json_output_agree() {
+    let server = spawn_server();
+    let workspace = Workspace::new();
+    register_jira(&workspace, &mut workspace.mtgs_at(&server.url));
+    register_jira(&workspace, &mut workspace.mtgs());
+    let check = ["tools", "check", "--env", "prod", "--format", "json", "--file"];
+    let salesforce = file(&workspace, "salesforce.json");
+    let (_, remote, _) = run(workspace.mtgs_at(&server.url).args(check).arg(&salesforce));
+    let (_, local, _) = run(workspace.mtgs().args(check).arg(&salesforce));
+    assert_eq!(parse_json(&remote), parse_json(&local));
+}
+
+#[test]
+fn an_unknown_environment_over_http_exits_2() {
+    let server = spawn_server();
+    let workspace = Workspace::new();
+    let (code, _, stderr) = run(workspace.mtgs_at(&server.url).args(["conflicts", "list", "--env", "nowhere"]));
+    assert_eq!(code, 2);
+    insta::assert_snapshot!("unknown_environment_stderr", stderr);
+}
+
+#[test]
+fn analyze_over_http_polls_the_run_until_it_finishes() {
+    let server = spawn_server();
+    let workspace = Workspace::new();
+    register_jira(&workspace, &mut workspace.mtgs_at(&server.url));
+    let (code, stdout, stderr) =
+        run(workspace.mtgs_at(&server.url).args(["analyze", "--env", "prod", "--format", "json"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let run_body = parse_json(&stdout);
+    assert_eq!(run_body["status"], "succeeded", "{run_body}");
+    assert_eq!(run_body["progress"]["done"], run_body["progress"]["total"]);
+}
+
+#[test]
+fn an_unreachable_url_exits_3() {
+    // A port that was free a moment ago; nothing listens on it now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port");
+    let workspace = Workspace::new();
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, stdout, stderr) = run(workspace.mtgs_at(&url).args(["health", "--env", "prod"]));
+    assert_eq!(code, 3, "{stdout}");
+    let first_line = workspace.filter(&stderr);
+    assert!(first_line.starts_with("error: cannot reach the mtgs server at http://127.0.0.1:[PORT]: "), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_prints_its_address_answers_and_stops_gracefully_on_sigterm() {
+    let workspace = Workspace::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtgs"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(workspace.path("data"))
+        .env_remove("MTGS_URL")
+        .env_remove("MTGS_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mtgs serve starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("a line");
+    let url = line.trim().strip_prefix("mtgs listening on ").map(str::to_owned);
+    let (code, stdout, stderr) = match &url {
+        Some(url) => run(workspace.mtgs_at(url).args(["health", "--env", "nowhere"])),
+        None => (-1, line.clone(), String::new()),
+    };
+    let terminated = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = child.wait().expect("mtgs serve stops");
+    assert_eq!(workspace.filter(&line), "mtgs listening on http://127.0.0.1:[PORT]\n");
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(terminated.is_ok_and(|status| status.success()), "kill -TERM failed");
+    assert_eq!(status.code(), Some(0), "SIGTERM is a graceful shutdown");
+    assert!(workspace.path("data").join("mtgs.db").exists());
+}

@@ -1,0 +1,64 @@
+//! `GET /v1/environments/{env}/conflicts`, `GET` and `PATCH /v1/conflicts/{id}`.
+
+use axum::Json;
+use axum::extract::State;
+use mtgs_api::{ApiError, ConflictList};
+use mtgs_core::{ConflictStatus, Severity, StageId};
+use mtgs_service::{ConflictFilter, Service};
+
+use super::{environment_from_path, id_from_path};
+use crate::convert;
+use crate::error::ErrorResponse;
+use crate::extract::{JsonObject, PathParam, QueryParams, json_type};
+
+/// `?severity=&stage=&status=&tool=SERVER/NAME`, all optional.
+pub async fn list(
+    State(service): State<Service>,
+    PathParam(environment): PathParam,
+    mut query: QueryParams,
+) -> Result<Json<ConflictList>, ErrorResponse> {
+    let environment = environment_from_path(&environment)?;
+    let filter = ConflictFilter {
+        severity: query.take_parsed("severity", str::parse::<Severity>)?,
+        stage: query.take_parsed("stage", str::parse::<StageId>)?,
+        status: query.take_parsed("status", str::parse::<ConflictStatus>)?,
+        tool: query
+            .take("tool")
+            .map(|raw| convert::parse_tool_key(&raw).map_err(|error| error.within("tool")))
+            .transpose()?,
+    };
+    query.finish(&["severity", "stage", "status", "tool"])?;
+    let conflicts = service.conflicts(&environment, &filter).await?;
+    Ok(Json(ConflictList { conflicts: conflicts.iter().map(mtgs_api::Conflict::from).collect() }))
+}
+
+pub async fn show(
+    State(service): State<Service>,
+    PathParam(id): PathParam,
+) -> Result<Json<mtgs_api::Conflict>, ErrorResponse> {
+    let id = id_from_path(&id, "a conflict")?;
+    let conflict = service.conflict(id).await?;
+    Ok(Json(mtgs_api::Conflict::from(&conflict)))
+}
+
+/// `{"status": "acknowledged"}`: triage.
+pub async fn set_status(
+    State(service): State<Service>,
+    PathParam(id): PathParam,
+    mut body: JsonObject,
+) -> Result<Json<mtgs_api::Conflict>, ErrorResponse> {
+    let id = id_from_path(&id, "a conflict")?;
+    let status = match body.take("status")? {
+        serde_json::Value::String(raw) => {
+            raw.parse::<ConflictStatus>().map_err(|reason| ApiError::invalid_field("status", reason))?
+        }
+        other => {
+            return Err(
+                ApiError::invalid_field("status", format!("expected a string, found {}", json_type(&other))).into()
+            );
+        }
+    };
+    body.finish()?;
+    let conflict = service.set_conflict_status(id, status).await?;
+    Ok(Json(mtgs_api::Conflict::from(&conflict)))
+}

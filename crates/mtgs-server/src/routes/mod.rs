@@ -1,0 +1,79 @@
+//! The router: every route of the API, its layers and its fallbacks. One module per
+//! resource; handlers parse input into domain values, call the service, convert back.
+
+mod analysis;
+mod conflicts;
+mod probes;
+mod tools;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mtgs_api::{ApiError, ErrorCode, MAX_BODY_BYTES};
+use mtgs_core::{EnvironmentName, InputError};
+use mtgs_service::Service;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::error::ErrorResponse;
+
+/// The whole API over `service`.
+pub fn router(service: Service) -> Router {
+    let v1 = Router::new()
+        .route("/tools/check", post(tools::check))
+        .route("/tools", post(tools::register).get(tools::list))
+        .route("/webhooks/ci-check", post(tools::ci_check))
+        .route("/environments/{environment}/conflicts", get(conflicts::list))
+        .route("/conflicts/{id}", get(conflicts::show).patch(conflicts::set_status))
+        .route("/environments/{environment}/analysis-runs", post(analysis::start))
+        .route("/analysis-runs/{id}", get(analysis::show))
+        .route("/environments/{environment}/health", get(probes::environment_health));
+    Router::new()
+        .route("/health", get(probes::liveness))
+        .route("/readiness", get(probes::readiness))
+        .nest("/v1", v1)
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panic_response))
+        // One line per request at `info`, so `mtgs serve` shows its traffic by default.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(service)
+}
+
+async fn route_not_found() -> ErrorResponse {
+    ApiError::new(ErrorCode::RouteNotFound, "no route has this path; the API lives under /v1").into()
+}
+
+async fn method_not_allowed() -> ErrorResponse {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not accept this method").into()
+}
+
+/// A panic is a bug, but the caller still gets a JSON error rather than a dropped connection.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    ErrorResponse(ApiError::new(ErrorCode::Internal, format!("the server panicked: {detail}"))).into_response()
+}
+
+/// An environment name from the path, errors naming `environment`.
+fn environment_from_path(raw: &str) -> Result<EnvironmentName, InputError> {
+    EnvironmentName::parse(raw).map_err(|error| error.within("environment"))
+}
+
+/// A numeric id from the path, errors naming `id`.
+fn id_from_path(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::invalid_field("id", format!("expected {what} id (a positive integer), found '{raw}'")))
+}

@@ -1,0 +1,80 @@
+//! `POST /v1/tools/check`, `POST /v1/tools`, `GET /v1/tools` and `POST /v1/webhooks/ci-check`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use mtgs_api::{ApiError, CheckResponse, RegisterResponse, ToolList};
+use mtgs_core::{EnvironmentName, ServerName, ToolStatus, Verdict, parse_tool_list};
+use mtgs_service::{Service, ToolBatch, ToolFilter};
+use serde_json::Value;
+
+use crate::convert;
+use crate::error::ErrorResponse;
+use crate::extract::{JsonObject, QueryParams, json_type};
+
+/// Reads `{environment, server, tools: [Tool]}`; every error names its field
+/// (`environment`, `tools[3].inputSchema`).
+fn parse_batch(mut body: JsonObject) -> Result<ToolBatch, ApiError> {
+    let environment = body.take_string("environment")?;
+    let environment =
+        EnvironmentName::parse(&environment).map_err(|error| ApiError::from(&error.within("environment")))?;
+    let server = body.take_string("server")?;
+    let server = ServerName::parse(&server).map_err(|error| ApiError::from(&error.within("server")))?;
+    let tools = match body.take("tools")? {
+        // An array is read as `tools[i]`, the same paths `parse_tools(items, "tools")` gives.
+        tools @ Value::Array(_) => parse_tool_list(&tools).map_err(|error| ApiError::from(&error))?,
+        other => {
+            return Err(ApiError::invalid_field(
+                "tools",
+                format!("expected an array of MCP Tool objects, found {}", json_type(&other)),
+            ));
+        }
+    };
+    body.finish()?;
+    Ok(ToolBatch { environment, server, tools })
+}
+
+/// Dry run: what registering the batch would find. Writes nothing.
+pub async fn check(State(service): State<Service>, body: JsonObject) -> Result<Json<CheckResponse>, ErrorResponse> {
+    let batch = parse_batch(body)?;
+    let environment = batch.environment.clone();
+    let outcome = service.check(batch).await?;
+    Ok(Json(convert::check_response(&environment, &outcome)))
+}
+
+/// A check for CI: 200 when nothing blocks, 409 (same body) when a live CRITICAL or HIGH
+/// conflict would block, so a pipeline step can fail on the status alone.
+pub async fn ci_check(
+    State(service): State<Service>,
+    body: JsonObject,
+) -> Result<(StatusCode, Json<CheckResponse>), ErrorResponse> {
+    let Json(response) = check(State(service), body).await?;
+    let status = match response.verdict {
+        Verdict::Pass => StatusCode::OK,
+        Verdict::Block => StatusCode::CONFLICT,
+    };
+    Ok((status, Json(response)))
+}
+
+pub async fn register(
+    State(service): State<Service>,
+    body: JsonObject,
+) -> Result<(StatusCode, Json<RegisterResponse>), ErrorResponse> {
+    let batch = parse_batch(body)?;
+    let environment = batch.environment.clone();
+    let outcome = service.register(batch).await?;
+    Ok((StatusCode::CREATED, Json(convert::register_response(&environment, &outcome)?)))
+}
+
+/// `?environment=&server=&status=`, all optional.
+pub async fn list(State(service): State<Service>, mut query: QueryParams) -> Result<Json<ToolList>, ErrorResponse> {
+    let filter = ToolFilter {
+        environment: query
+            .take_parsed("environment", |raw| EnvironmentName::parse(raw).map_err(|error| error.reason))?,
+        server: query.take_parsed("server", |raw| ServerName::parse(raw).map_err(|error| error.reason))?,
+        status: query.take_parsed("status", str::parse::<ToolStatus>)?,
+    };
+    query.finish(&["environment", "server", "status"])?;
+    let tools = service.tools(&filter).await?;
+    Ok(Json(ToolList { tools: tools.iter().map(mtgs_api::Tool::from).collect() }))
+}

@@ -1,0 +1,10 @@
+//! HTTP integration tests: the real router and a real service on a fresh SQLite database
+//! per test, driven over loopback with reqwest. One binary, one module per resource.
+
+mod analysis;
+mod conflicts;
+mod errors;
+mod helpers;
+mod probes;
+mod tools;
+mod webhooks;
