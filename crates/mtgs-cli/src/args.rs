@@ -68,6 +68,41 @@ pub enum Command {
     Analyze(EnvironmentArgs),
     /// Show the health score of an environment.
     Health(EnvironmentArgs),
+    /// Score the pipeline on a labelled corpus of real servers' tools (always local, in a
+    /// throwaway database; exit 1 when below --floors).
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Directory of `tools/list` answers, one JSON file per server (the file stem names it).
+    #[arg(long, value_name = "DIR", default_value = "eval/corpus")]
+    pub corpus: PathBuf,
+    /// Labelled pairs and probes.
+    #[arg(long, value_name = "FILE", default_value = "eval/labels.json")]
+    pub labels: PathBuf,
+    /// Which half of the labels to score.
+    #[arg(long, value_enum, default_value_t = EvalHalf::Report)]
+    pub half: EvalHalf,
+    /// Seed of the tuning/report split.
+    #[arg(long, default_value_t = 20_261_123)]
+    pub seed: u64,
+    /// A pair counts as flagged at this severity or above.
+    #[arg(long, value_name = "SEVERITY", default_value = "medium")]
+    pub min_severity: Severity,
+    /// Floors to hold (`eval/floors.json`); their half, seed and severity are used.
+    #[arg(long, value_name = "FILE")]
+    pub floors: Option<PathBuf>,
+    /// How many false positives and negatives to print.
+    #[arg(long, default_value_t = 10)]
+    pub show: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalHalf {
+    Tuning,
+    Report,
+    All,
 }
 
 #[derive(Debug, Args)]

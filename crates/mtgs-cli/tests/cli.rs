@@ -463,3 +463,77 @@ fn serve_prints_its_address_answers_and_stops_gracefully_on_sigterm() {
     assert_eq!(status.code(), Some(0), "SIGTERM is a graceful shutdown");
     assert!(workspace.path("data").join("mtgs.db").exists());
 }
+
+/// A two-server corpus: one labelled conflict it finds (the seed example), one labelled
+/// conflict it cannot find by name, one labelled non-conflict it rightly leaves alone.
+fn eval_fixture(workspace: &Workspace) {
+    std::fs::create_dir_all(workspace.path("corpus")).expect("corpus dir");
+    workspace.write("corpus/jira.json", &json!({"tools": [jira_create_task(), weather_forecast()]}));
+    let mut crm_note = weather_forecast();
+    crm_note["name"] = json!("log_activity");
+    crm_note["description"] = json!("Record a note against a Salesforce account");
+    workspace.write("corpus/salesforce.json", &json!({"tools": [salesforce_create_task(), crm_note]}));
+    let key = |server: &str, name: &str| json!({"server": server, "name": name});
+    workspace.write(
+        "labels.json",
+        &json!({"version": 1, "pairs": [
+            {"id": "p1", "a": key("jira", "create_task"), "b": key("salesforce", "create_task"), "conflict": true, "reason": "same job"},
+            {"id": "p2", "a": key("jira", "create_task"), "b": key("salesforce", "log_activity"), "conflict": true, "reason": "hidden"},
+            {"id": "p3", "a": key("jira", "get_weather_forecast"), "b": key("salesforce", "create_task"), "conflict": false, "reason": "unrelated"},
+        ], "probes": []}),
+    );
+}
+
+#[test]
+fn eval_scores_the_pipeline_on_a_labelled_corpus() {
+    let workspace = Workspace::new();
+    eval_fixture(&workspace);
+    let (code, stdout, stderr) = run(workspace.mtgs().args([
+        "eval",
+        "--corpus",
+        "corpus",
+        "--labels",
+        "labels.json",
+        "--half",
+        "all",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let report = &parse_json(&stdout)["report"];
+    let overall = &report["overall"];
+    assert_eq!(
+        (overall["true_positives"].as_u64(), overall["false_positives"].as_u64(), overall["false_negatives"].as_u64()),
+        (Some(1), Some(0), Some(1))
+    );
+    assert_eq!(report["false_negatives"][0]["id"], "p2");
+}
+
+#[test]
+fn eval_exits_1_below_its_floors_and_2_on_labels_naming_unknown_tools() {
+    let workspace = Workspace::new();
+    eval_fixture(&workspace);
+    workspace.write(
+        "floors.json",
+        &json!({"half": "all", "seed": 1, "min_severity": "medium", "precision": 1.0, "recall": 0.9, "f1": 0.0}),
+    );
+    let (code, _, stderr) = run(workspace.mtgs().args([
+        "eval",
+        "--corpus",
+        "corpus",
+        "--labels",
+        "labels.json",
+        "--floors",
+        "floors.json",
+    ]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("recall 0.500 < floor 0.900"), "{stderr}");
+
+    let mut labels: Value =
+        serde_json::from_str(&std::fs::read_to_string(workspace.path("labels.json")).expect("read")).expect("json");
+    labels["pairs"][0]["b"]["name"] = json!("nope");
+    workspace.write("labels.json", &labels);
+    let (code, _, stderr) = run(workspace.mtgs().args(["eval", "--corpus", "corpus", "--labels", "labels.json"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("'p1' names salesforce/nope, which the corpus does not hold"), "{stderr}");
+}

@@ -4,6 +4,7 @@
 
 mod analysis;
 mod batch;
+pub mod eval;
 mod registry;
 
 use std::time::Duration;

@@ -12,19 +12,28 @@ use crate::backend::Backend;
 use crate::failure::{Exit, Failure};
 use crate::output::Printer;
 
-pub async fn run(args: &EnvironmentArgs, backend: &Backend, printer: &Printer) -> Result<Exit, Failure> {
-    // indicatif draws on stderr and hides itself when stderr is not a terminal.
+/// A bar on stderr for an analysis of `label`; indicatif hides it when stderr is not a
+/// terminal.
+pub(super) fn progress_bar(label: &str) -> ProgressBar {
     let bar = ProgressBar::new(0);
-    let style = ProgressStyle::with_template("{spinner} analysing {msg} [{bar:30}] {pos}/{len} pairs ({eta})")
+    let style = ProgressStyle::with_template("{spinner} analysing {msg} [{bar:30}] {pos}/{len} tools ({eta})")
         .map(|style| style.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
-    bar.set_message(args.environment.to_string());
+    bar.set_message(label.to_owned());
     bar.enable_steady_tick(Duration::from_millis(120));
-    let report = |progress: Progress| {
-        bar.set_length(progress.total);
-        bar.set_position(progress.done);
-    };
+    bar
+}
+
+/// Moves `bar` to where a `Progress` report says.
+pub(super) fn advance(bar: &ProgressBar, progress: Progress) {
+    bar.set_length(progress.total);
+    bar.set_position(progress.done);
+}
+
+pub async fn run(args: &EnvironmentArgs, backend: &Backend, printer: &Printer) -> Result<Exit, Failure> {
+    let bar = progress_bar(args.environment.as_str());
+    let report = |progress: Progress| advance(&bar, progress);
     let run = backend.analyze(&args.environment, &report).await;
     bar.finish_and_clear();
     let run = run?;

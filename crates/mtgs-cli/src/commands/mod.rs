@@ -2,6 +2,7 @@
 
 mod analyze;
 mod conflicts;
+mod eval;
 mod health;
 mod serve;
 mod tools;
@@ -16,12 +17,15 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     if let Command::Serve(args) = &cli.command {
         return serve::run(args, &settings::local_settings(&cli.global)).await;
     }
+    if let Command::Eval(args) = &cli.command {
+        return eval::run(args, &Printer::new(Settings::resolve(&cli.global)?.output)).await;
+    }
     let settings = Settings::resolve(&cli.global)?;
     let printer = Printer::new(settings.output);
     // Commands that read a file validate it before connecting, so a bad file is exit 2
     // whether or not the database or server is there.
     match cli.command {
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Eval(_) => unreachable!("handled above"),
         Command::Tools(command) => tools::run(command, &settings.target, &printer).await,
         Command::Conflicts(command) => {
             conflicts::run(command, &Backend::connect(&settings.target).await?, &printer).await

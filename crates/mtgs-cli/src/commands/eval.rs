@@ -1,0 +1,222 @@
+//! `mtgs eval`: loads a corpus of real servers' tools into a throwaway database, runs the
+//! full pipeline over every pair, and scores it against the labels.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, anyhow};
+use comfy_table::Table;
+use mtgs_core::{EnvironmentName, ServerName, ToolKey, parse_tool_list};
+use mtgs_service::eval::{EvalReport, Floors, Half, Labels, score};
+use mtgs_service::{ConflictFilter, Progress, Service, ServiceSettings, ToolBatch};
+use serde_json::{Value, json};
+
+use super::analyze::{advance, progress_bar};
+use crate::args::{EvalArgs, EvalHalf};
+use crate::failure::{Exit, Failure};
+use crate::output::Printer;
+
+/// One corpus file: a server and its tools.
+struct CorpusServer {
+    server: ServerName,
+    tools: Vec<mtgs_core::ParsedTool>,
+}
+
+fn read_corpus(dir: &Path) -> Result<Vec<CorpusServer>, Failure> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the corpus directory {}", dir.display()))
+        .map_err(Failure::input)?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json") && !path.ends_with("skipped.json"))
+        .collect();
+    paths.sort();
+    let mut servers = Vec::with_capacity(paths.len());
+    for path in paths {
+        let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
+        let server = ServerName::parse(stem).map_err(|error| {
+            Failure::input(anyhow!("{}: the file name is not a server name: {error}", path.display()))
+        })?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))
+            .map_err(Failure::input)?;
+        let document: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))
+            .map_err(Failure::input)?;
+        let tools =
+            parse_tool_list(&document).map_err(|error| Failure::input(anyhow!("{}: {error}", path.display())))?;
+        servers.push(CorpusServer { server, tools });
+    }
+    if servers.is_empty() {
+        return Err(Failure::input(anyhow!("{} holds no server files (*.json)", dir.display())));
+    }
+    Ok(servers)
+}
+
+fn read_labels(path: &Path, corpus: &[CorpusServer]) -> Result<Labels, Failure> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the labels {}", path.display()))
+        .map_err(Failure::input)?;
+    let labels = Labels::parse(&text).map_err(|error| Failure::input(anyhow!("{}: {error}", path.display())))?;
+    let known: std::collections::HashSet<ToolKey> = corpus
+        .iter()
+        .flat_map(|entry| {
+            entry.tools.iter().map(|tool| ToolKey { server: entry.server.clone(), name: tool.def.name.clone() })
+        })
+        .collect();
+    if let Some((id, key)) = labels.tools().find(|(_, key)| !known.contains(key)) {
+        return Err(Failure::input(anyhow!("{}: '{id}' names {key}, which the corpus does not hold", path.display())));
+    }
+    Ok(labels)
+}
+
+pub async fn run(args: &EvalArgs, printer: &Printer) -> Result<Exit, Failure> {
+    let started = Instant::now();
+    let corpus = read_corpus(&args.corpus)?;
+    let labels = read_labels(&args.labels, &corpus)?;
+    let floors: Option<Floors> = match &args.floors {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the floors {}", path.display()))
+                .map_err(Failure::input)?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a floors file", path.display()))
+                    .map_err(Failure::input)?,
+            )
+        }
+        None => None,
+    };
+    // A run against floors scores what the floors were recorded for.
+    let (half, seed, min_severity) = match &floors {
+        Some(floors) => (floors.half, floors.seed, floors.min_severity),
+        None => {
+            let half = match args.half {
+                EvalHalf::Tuning => Half::Tuning,
+                EvalHalf::Report => Half::Report,
+                EvalHalf::All => Half::All,
+            };
+            (half, args.seed, args.min_severity)
+        }
+    };
+
+    let scratch = tempfile::tempdir().context("cannot create a scratch directory").map_err(Failure::unavailable)?;
+    let settings = ServiceSettings {
+        database_url: mtgs_service::database_url_in(scratch.path()),
+        job_poll_interval: std::time::Duration::from_millis(50),
+        job_lease: std::time::Duration::from_secs(600),
+    };
+    let service =
+        Service::open(&settings).await.context("cannot open the scratch database").map_err(Failure::unavailable)?;
+    let environment = EnvironmentName::parse("eval").map_err(Failure::input)?;
+    let tools: usize = corpus.iter().map(|entry| entry.tools.len()).sum();
+
+    let loading = Instant::now();
+    for entry in corpus.iter() {
+        let batch =
+            ToolBatch { environment: environment.clone(), server: entry.server.clone(), tools: entry.tools.clone() };
+        service
+            .register(batch)
+            .await
+            .map_err(|error| Failure::unavailable(anyhow!("registering {}: {error}", entry.server)))?;
+    }
+    let loading = loading.elapsed();
+
+    let analysing = Instant::now();
+    let bar = progress_bar("the corpus");
+    let report_progress = |progress: Progress| advance(&bar, progress);
+    let job = service.analyze_now(&environment, &report_progress).await;
+    bar.finish_and_clear();
+    let job = job.map_err(|error| Failure::unavailable(anyhow!("analysis failed: {error}")))?;
+    if let Some(error) = job.error {
+        return Err(Failure::unavailable(anyhow!("analysis failed: {error}")));
+    }
+    let analysing = analysing.elapsed();
+
+    let conflicts = service
+        .conflicts(&environment, &ConflictFilter::default())
+        .await
+        .map_err(|error| Failure::unavailable(anyhow!("{error}")))?;
+    let findings: Vec<mtgs_core::Finding> = conflicts.into_iter().map(|conflict| conflict.finding).collect();
+    let report = score(&labels, &findings, half, seed, min_severity);
+    let timing = json!({
+        "servers": corpus.len(),
+        "tools": tools,
+        "findings": findings.len(),
+        "register_seconds": loading.as_secs_f64(),
+        "analyze_seconds": analysing.as_secs_f64(),
+        "total_seconds": started.elapsed().as_secs_f64(),
+    });
+
+    if printer.json() {
+        printer.print_json(&json!({"report": report, "run": timing}));
+    } else {
+        print_report(&report, &timing, args.show);
+    }
+    match floors.map(|floors| floors.breaches(&report)) {
+        Some(breaches) if !breaches.is_empty() => {
+            eprintln!("error: below the recorded floors: {}", breaches.join("; "));
+            Ok(Exit::Blocked)
+        }
+        _ => Ok(Exit::Success),
+    }
+}
+
+fn metrics_row(table: &mut Table, label: &str, metrics: &mtgs_service::eval::Metrics) {
+    table.add_row(vec![
+        label.to_owned(),
+        metrics.true_positives.to_string(),
+        metrics.false_positives.to_string(),
+        metrics.false_negatives.to_string(),
+        format!("{:.3}", metrics.precision),
+        format!("{:.3}", metrics.recall),
+        format!("{:.3}", metrics.f1),
+    ]);
+}
+
+fn print_report(report: &EvalReport, timing: &Value, show: usize) {
+    println!(
+        "{} servers, {} tools, {} findings; {} half (seed {}): {} conflict and {} non-conflict pairs; flagged = severity >= {}",
+        timing["servers"],
+        timing["tools"],
+        timing["findings"],
+        serde_json::to_value(report.half).unwrap_or_default().as_str().unwrap_or_default(),
+        report.seed,
+        report.conflict_pairs,
+        report.non_conflict_pairs,
+        report.min_severity
+    );
+    let mut table = Table::new();
+    table.set_header(vec!["slice", "tp", "fp", "fn", "precision", "recall", "f1"]);
+    metrics_row(&mut table, "overall", &report.overall);
+    for (stage, metrics) in &report.by_stage {
+        metrics_row(&mut table, &format!("stage {stage}"), metrics);
+    }
+    for (kind, metrics) in &report.by_kind {
+        metrics_row(&mut table, &format!("kind {kind}"), metrics);
+    }
+    println!("{table}");
+    for (title, errors) in [("false positives", &report.false_positives), ("false negatives", &report.false_negatives)]
+    {
+        println!("{title} ({}):", errors.len());
+        for error in errors.iter().take(show) {
+            let found: Vec<String> = error
+                .findings
+                .iter()
+                .map(|finding| format!("{} {}/{} {}", finding.severity, finding.stage, finding.kind, finding.evidence))
+                .collect();
+            let found = if found.is_empty() { "nothing found".to_owned() } else { found.join("; ") };
+            println!("  {} {} ~ {}: {} — {}", error.id, error.a, error.b, error.reason, found);
+        }
+    }
+    match report.routing_top1 {
+        Some(accuracy) => println!("routing top-1 on {} probes: {accuracy:.3}", report.probes),
+        None => println!("routing top-1 on {} probes: not measured (no routing stage yet)", report.probes),
+    }
+    println!(
+        "wall time: register {:.1} s, analyse {:.1} s, total {:.1} s",
+        timing["register_seconds"].as_f64().unwrap_or_default(),
+        timing["analyze_seconds"].as_f64().unwrap_or_default(),
+        timing["total_seconds"].as_f64().unwrap_or_default()
+    );
+}
