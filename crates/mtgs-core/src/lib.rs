@@ -15,4 +15,4 @@ pub use health::{HealthReport, SeverityCounts};
 pub use lint::{Lint, LintLevel};
 pub use names::{EnvironmentName, ServerName, ToolKey, ToolName};
 pub use records::{Job, JobKind, JobStatus, ToolRecord, ToolStatus};
-pub use tool::{ParsedTool, ToolDef, canonical_json, limits, parse_tool_list};
+pub use tool::{ParsedTool, ToolDef, canonical_json, json_type, limits, parse_tool_list, parse_tools};

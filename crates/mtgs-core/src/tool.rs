@@ -342,7 +342,8 @@ pub fn canonical_json(value: &Value) -> String {
     out
 }
 
-pub(crate) fn json_type(value: &Value) -> &'static str {
+/// "a string", "an object": a JSON value's type as an error message names it.
+pub fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use mtgs_api::{ApiError, ErrorCode, MAX_BODY_BYTES};
+use mtgs_core::json_type;
 use serde_json::{Map, Value};
 
 use crate::error::ErrorResponse;
@@ -142,16 +143,5 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
             .await
             .map_err(|rejection| ApiError::invalid_field("", format!("invalid path: {}", rejection.body_text())))?;
         Ok(PathParam(value))
-    }
-}
-
-pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }

@@ -9,7 +9,9 @@ use mtgs_service::{ConflictFilter, Service};
 use super::{environment_from_path, id_from_path};
 use crate::convert;
 use crate::error::ErrorResponse;
-use crate::extract::{JsonObject, PathParam, QueryParams, json_type};
+use mtgs_core::json_type;
+
+use crate::extract::{JsonObject, PathParam, QueryParams};
 
 /// `?severity=&stage=&status=&tool=SERVER/NAME`, all optional.
 pub async fn list(

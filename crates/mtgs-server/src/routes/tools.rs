@@ -4,13 +4,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use mtgs_api::{ApiError, CheckResponse, RegisterResponse, ToolList};
-use mtgs_core::{EnvironmentName, ServerName, ToolStatus, Verdict, parse_tool_list};
+use mtgs_core::{EnvironmentName, ServerName, ToolStatus, Verdict, parse_tools};
 use mtgs_service::{Service, ToolBatch, ToolFilter};
 use serde_json::Value;
 
 use crate::convert;
 use crate::error::ErrorResponse;
-use crate::extract::{JsonObject, QueryParams, json_type};
+use mtgs_core::json_type;
+
+use crate::extract::{JsonObject, QueryParams};
 
 /// Reads `{environment, server, tools: [Tool]}`; every error names its field
 /// (`environment`, `tools[3].inputSchema`).
@@ -21,8 +23,7 @@ fn parse_batch(mut body: JsonObject) -> Result<ToolBatch, ApiError> {
     let server = body.take_string("server")?;
     let server = ServerName::parse(&server).map_err(|error| ApiError::from(&error.within("server")))?;
     let tools = match body.take("tools")? {
-        // An array is read as `tools[i]`, the same paths `parse_tools(items, "tools")` gives.
-        tools @ Value::Array(_) => parse_tool_list(&tools).map_err(|error| ApiError::from(&error))?,
+        Value::Array(items) => parse_tools(&items, "tools").map_err(|error| ApiError::from(&error))?,
         other => {
             return Err(ApiError::invalid_field(
                 "tools",
