@@ -356,6 +356,28 @@ pub fn is_action_word(word: &str) -> bool {
     ACTIONS.binary_search(&word).is_ok()
 }
 
+/// The action a word names, with synonyms folded together (`add`, `create`, `new` are
+/// one action; `post` and `send` another), so that only a change of action separates.
+pub fn action_class(word: &str) -> &str {
+    match word {
+        "add" | "create" | "insert" | "make" | "new" => "create",
+        "del" | "delete" | "drop" | "remove" => "delete",
+        // One thing by its identity.
+        "describe" | "fetch" | "get" | "load" | "query" | "read" | "show" | "view" => "read",
+        // Many things by a filter or a query string: agents use these interchangeably.
+        "find" | "list" | "search" => "list",
+        "edit" | "modify" | "patch" | "update" => "update",
+        "post" | "send" => "send",
+        other => other,
+    }
+}
+
+/// Whether one word negates the other (`staged` / `unstaged`, `block` / `unblock`).
+pub fn negates(a: &str, b: &str) -> bool {
+    let negated = |x: &str, y: &str| ["un", "non", "dis"].iter().any(|prefix| x.strip_prefix(prefix) == Some(y));
+    negated(a, b) || negated(b, a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +419,9 @@ mod tests {
         for word in ["the", "returns", "your", "a"] {
             assert!(is_stop_word(word), "{word}");
         }
+        assert_eq!(action_class("add"), action_class("create"));
+        assert_ne!(action_class("read"), action_class("write"));
+        assert!(negates("staged", "unstaged") && !negates("stage", "staged"));
         assert_eq!(terms("Returns the open issues of a GitHub repository"), ["github", "issu", "open", "repositori"]);
     }
 }

@@ -219,3 +219,44 @@ fn analyze_reports_each_pair_once_in_canonical_order() {
     critical exact_name jira/create_task ~ salesforce/create_task
     ");
 }
+
+#[test]
+fn names_that_differ_in_their_action_are_low_however_alike_their_descriptions() {
+    let found = check(
+        &[(
+            "calendar",
+            simple("create-event", "Create an event in a Google calendar with a title, start and end time"),
+        )],
+        "calendar2",
+        simple("delete-event", "Delete an event from a Google calendar given its id, start and end time"),
+    );
+    assert!(found.starts_with("low lexical/token_overlap"), "{found}");
+    assert!(found.contains(r#""relation":"different_action""#), "{found}");
+}
+
+#[test]
+fn synonym_actions_are_not_a_different_action() {
+    let found = check(
+        &[("slack", simple("post_message", "Post a message to a channel"))],
+        "teams",
+        simple("send_message", "Send a message to a channel"),
+    );
+    assert!(!found.contains("different_action"), "{found}");
+}
+
+#[test]
+fn a_negated_word_is_a_different_action() {
+    let found = check(
+        &[("git", simple("git_diff_staged", "Show the changes staged for commit"))],
+        "git2",
+        simple("git_diff_unstaged", "Show the changes in the working tree not yet staged"),
+    );
+    assert!(found.contains(r#""edit":"different_action""#), "{found}");
+}
+
+#[test]
+fn look_alike_words_within_one_server_are_not_a_typosquat() {
+    let description = "Push a value onto the end of a Redis list";
+    let found = check(&[("redis", simple("rpush", description))], "redis", simple("lpush", description));
+    assert!(!found.contains("typosquat"), "{found}");
+}

@@ -270,6 +270,10 @@ impl LexicalStage {
         let relation = if a.word_stems == b.word_stems {
             // An inflection: near_name reports it.
             return None;
+        } else if names_differ_in_action(a, b) {
+            // `create-event` / `delete-event`, `read_query` / `write_query`: the verb of
+            // any request says which, however alike the descriptions.
+            "different_action"
         } else if sorted_a == sorted_b {
             "reordered"
         } else if stems_a.is_subset(&stems_b) || stems_b.is_subset(&stems_a) {
@@ -288,6 +292,8 @@ impl LexicalStage {
             // `brave_web_search` vs `web_search`: both names say the whole job.
             "qualified" if shared_names >= 2 => Severity::High,
             "qualified" => Severity::Medium,
+            "different_action" if score >= thresholds::OVERLAP_LOW => Severity::Low,
+            "different_action" => return None,
             "subset" if description >= 0.4 => Severity::Medium,
             _ if score >= thresholds::OVERLAP_HIGH => Severity::High,
             _ if score >= thresholds::OVERLAP_MEDIUM => Severity::Medium,
@@ -325,16 +331,34 @@ fn classify_edit(a: &PreparedTool, b: &PreparedTool, description: f64) -> (NameE
         return (NameEdit::Version, words);
     }
     if let [(x, y)] = differing.as_slice() {
-        if text::is_action_word(x) && text::is_action_word(y) {
+        let both_actions = text::is_action_word(x) && text::is_action_word(y);
+        if (both_actions && text::action_class(x) != text::action_class(y)) || text::negates(x, y) {
             return (NameEdit::DifferentAction, words);
         }
-        let look_alike =
-            x.chars().count().min(y.chars().count()) >= 4 && strsim::levenshtein(x, y) <= edit::MAX_DISTANCE;
+        // Typosquatting is copying another server's tool; one server's own look-alike
+        // words (`lpush` / `rpush`) are just different words.
+        let look_alike = a.key.server != b.key.server
+            && x.chars().count().min(y.chars().count()) >= 4
+            && strsim::levenshtein(x, y) <= edit::MAX_DISTANCE;
         if look_alike && description >= thresholds::TYPOSQUAT_DESCRIPTION {
             return (NameEdit::Typosquat, words);
         }
     }
     (NameEdit::DifferentWord, words)
+}
+
+/// Whether each name holds an action the other lacks, and no action of one is a synonym
+/// of an action of the other.
+fn names_differ_in_action(a: &PreparedTool, b: &PreparedTool) -> bool {
+    let actions = |tool: &PreparedTool| -> BTreeSet<String> {
+        tool.words
+            .iter()
+            .filter(|word| text::is_action_word(word))
+            .map(|word| text::action_class(word).to_owned())
+            .collect()
+    };
+    let (of_a, of_b) = (actions(a), actions(b));
+    !of_a.is_empty() && !of_b.is_empty() && of_a.is_disjoint(&of_b)
 }
 
 /// The folded name without a trailing version (`createtaskv2`, `createtask2` → `createtask`).
