@@ -185,10 +185,7 @@ pub struct Conflict {
 
 impl Verdict {
     /// `block` when any finding with a blocking severity is live.
-    pub fn of<'a>(severities: impl IntoIterator<Item = (Severity, ConflictStatus)>) -> Verdict
-    where
-        Self: 'a,
-    {
+    pub fn of(severities: impl IntoIterator<Item = (Severity, ConflictStatus)>) -> Verdict {
         if severities.into_iter().any(|(severity, status)| severity.blocks() && status.is_live()) {
             Verdict::Block
         } else {

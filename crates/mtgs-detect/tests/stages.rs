@@ -260,3 +260,14 @@ fn look_alike_words_within_one_server_are_not_a_typosquat() {
     let found = check(&[("redis", simple("rpush", description))], "redis", simple("lpush", description));
     assert!(!found.contains("typosquat"), "{found}");
 }
+
+#[test]
+fn two_names_that_differ_only_by_their_vendors_are_qualified() {
+    let found = check(
+        &[("tavily", simple("tavily_search", "Search the web for current information on any topic"))],
+        "firecrawl",
+        simple("firecrawl_search", "Search the web and optionally scrape the results"),
+    );
+    assert!(found.starts_with("medium lexical/token_overlap"), "{found}");
+    assert!(found.contains(r#""relation":"qualified""#), "{found}");
+}

@@ -267,6 +267,7 @@ impl LexicalStage {
         let mut sorted_b = b.word_stems.clone();
         sorted_a.sort();
         sorted_b.sort();
+        let mut shared_core = 0;
         let relation = if a.word_stems == b.word_stems {
             // An inflection: near_name reports it.
             return None;
@@ -276,13 +277,11 @@ impl LexicalStage {
             "different_action"
         } else if sorted_a == sorted_b {
             "reordered"
+        } else if let Some(core) = same_name_but_vendor(a, b) {
+            shared_core = core;
+            "qualified"
         } else if stems_a.is_subset(&stems_b) || stems_b.is_subset(&stems_a) {
-            let (short, long) = if stems_a.len() < stems_b.len() { (&stems_a, b) } else { (&stems_b, a) };
-            let server_words: BTreeSet<String> =
-                text::name_words(long.key.server.as_str()).iter().map(|word| text::stem(word)).collect();
-            let extra_are_vendor =
-                long.word_stems.iter().filter(|stem| !short.contains(stem)).all(|stem| server_words.contains(stem));
-            if extra_are_vendor { "qualified" } else { "subset" }
+            "subset"
         } else {
             "shared_words"
         };
@@ -290,7 +289,7 @@ impl LexicalStage {
         let severity = match relation {
             "reordered" => Severity::High,
             // `brave_web_search` vs `web_search`: both names say the whole job.
-            "qualified" if shared_names >= 2 => Severity::High,
+            "qualified" if shared_core >= 2 => Severity::High,
             "qualified" => Severity::Medium,
             "different_action" if score >= thresholds::OVERLAP_LOW => Severity::Low,
             "different_action" => return None,
@@ -345,6 +344,24 @@ fn classify_edit(a: &PreparedTool, b: &PreparedTool, description: f64) -> (NameE
         }
     }
     (NameEdit::DifferentWord, words)
+}
+
+/// How many words two names share once each drops the words of its own server's name
+/// that the other does not use, when that leaves them equal: `brave_web_search` on
+/// `brave-search` and `web_search` share `web search`; `firecrawl_search` and
+/// `tavily_search` share `search`.
+fn same_name_but_vendor(a: &PreparedTool, b: &PreparedTool) -> Option<usize> {
+    let core = |tool: &PreparedTool, other: &PreparedTool| -> BTreeSet<String> {
+        let vendor: BTreeSet<String> =
+            text::name_words(tool.key.server.as_str()).iter().map(|word| text::stem(word)).collect();
+        tool.word_stems
+            .iter()
+            .filter(|stem| !vendor.contains(*stem) || other.word_stems.contains(stem))
+            .cloned()
+            .collect()
+    };
+    let (core_a, core_b) = (core(a, b), core(b, a));
+    (!core_a.is_empty() && core_a == core_b).then_some(core_a.len())
 }
 
 /// Whether each name holds an action the other lacks, and no action of one is a synonym
