@@ -9,6 +9,7 @@ pub mod lexical;
 mod pipeline;
 mod prepared;
 pub mod schema;
+pub mod semantic;
 mod stage;
 pub mod text;
 

@@ -56,7 +56,11 @@ impl Detector {
 
     /// Adds a tool, replacing the one with the same server and name.
     pub fn insert(&mut self, server: ServerName, def: ToolDef) -> ToolIdx {
-        let tool = PreparedTool::new(server, def);
+        self.insert_prepared(PreparedTool::new(server, def))
+    }
+
+    /// Adds a prepared tool (with its embedding, if any), replacing the one with the same key.
+    pub fn insert_prepared(&mut self, tool: PreparedTool) -> ToolIdx {
         self.remove(&tool.key);
         let idx = self.tools.insert(tool);
         if let Some(tool) = self.tools.get(idx) {
@@ -82,10 +86,14 @@ impl Detector {
     /// registered tool with the same key, and any tool in `exclude`, is left out: checking
     /// a new version of a tool does not compare it with its old self.
     pub fn check(&self, server: ServerName, def: ToolDef, exclude: &[ToolKey]) -> CheckResult {
-        let candidate = PreparedTool::new(server, def);
+        self.check_prepared(&PreparedTool::new(server, def), exclude)
+    }
+
+    /// [`Detector::check`] for a prepared tool (with its embedding, if any).
+    pub fn check_prepared(&self, candidate: &PreparedTool, exclude: &[ToolKey]) -> CheckResult {
         let mut skipped: HashSet<ToolIdx> = exclude.iter().filter_map(|key| self.tools.find(key)).collect();
         skipped.extend(self.tools.find(&candidate.key));
-        self.examine(&candidate, &skipped)
+        self.examine(candidate, &skipped)
     }
 
     /// Checks a registered tool against every other registered tool.

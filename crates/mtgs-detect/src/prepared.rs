@@ -27,6 +27,8 @@ pub struct PreparedTool {
     pub terms: Vec<String>,
     /// Top-level input parameters.
     pub params: BTreeMap<String, ParamShape>,
+    /// The embedding of [`crate::semantic::fingerprint`], when the caller computed one.
+    pub embedding: Option<crate::semantic::Embedding>,
 }
 
 /// What the schema stage compares about one parameter.
@@ -64,7 +66,15 @@ impl PreparedTool {
             skeleton,
             terms,
             params,
+            embedding: None,
         }
+    }
+
+    /// Attaches the embedding of the tool's fingerprint.
+    #[must_use]
+    pub fn with_embedding(mut self, embedding: Option<crate::semantic::Embedding>) -> Self {
+        self.embedding = embedding;
+        self
     }
 }
 
