@@ -93,9 +93,9 @@ pub struct EvalArgs {
     /// Floors to hold (`eval/floors.json`); their half, seed and severity are used.
     #[arg(long, value_name = "FILE")]
     pub floors: Option<PathBuf>,
-    /// How many false positives and negatives to print.
-    #[arg(long, default_value_t = 10)]
-    pub show: usize,
+    /// Print at most N false positives and N false negatives [default: all].
+    #[arg(long, value_name = "N")]
+    pub show: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -151,7 +151,7 @@ pub async fn run(args: &EvalArgs, printer: &Printer) -> Result<Exit, Failure> {
     if printer.json() {
         printer.print_json(&json!({"report": report, "run": timing}));
     } else {
-        print_report(&report, &timing, args.show);
+        print_report(&report, &timing, args.show.unwrap_or(usize::MAX));
     }
     match floors.map(|floors| floors.breaches(&report)) {
         Some(breaches) if !breaches.is_empty() => {
