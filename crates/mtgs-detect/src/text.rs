@@ -220,7 +220,7 @@ const STOP_WORDS: &[&str] = &[
 
 /// English function words, plus words every tool description uses ("tool", "use",
 /// "returns") that say nothing about what a particular tool does.
-fn is_stop_word(word: &str) -> bool {
+pub fn is_stop_word(word: &str) -> bool {
     STOP_WORDS.binary_search(&word).is_ok()
 }
 

@@ -271,3 +271,29 @@ fn two_names_that_differ_only_by_their_vendors_are_qualified() {
     assert!(found.starts_with("medium lexical/token_overlap"), "{found}");
     assert!(found.contains(r#""relation":"qualified""#), "{found}");
 }
+
+#[test]
+fn a_servers_house_vocabulary_does_not_make_its_tools_alike() {
+    // Every tool of this server talks about GitHub repositories and tokens; within the
+    // server that says nothing about which tool does what.
+    const HOUSE: &str = "in a GitHub repository, given the repository owner and name; \
+                         needs a personal access token with the repo scope";
+    let house = |name: &str, job: &str| ("github", simple(name, &format!("{job} {HOUSE}")));
+    let mut registry = vec![
+        house("create_issue", "Create a new issue"),
+        house("fork_repository", "Fork"),
+        house("list_commits", "List commits"),
+        house("get_file_contents", "Get file contents"),
+        house("push_files", "Push files"),
+    ];
+    // Other servers' tools, so that the house words are rare in the registry as a whole.
+    const TOPICS: [&str; 6] = ["weather forecast", "recipe", "flight", "invoice", "playlist", "parcel"];
+    for (i, topic) in TOPICS.iter().cycle().take(30).enumerate() {
+        registry.push(("other", simple(&format!("lookup_{i}"), &format!("Look up a {topic} by its number {i}"))));
+    }
+    let candidate = simple("create_pull_request", &format!("Open a pull request {HOUSE}"));
+    let found = check(&registry, "github", candidate);
+    let issue = found.lines().find(|line| line.contains("github/create_issue")).unwrap_or_default();
+    // Without the house rule the shared boilerplate links this pair (similarity 0.63).
+    assert!(issue.is_empty(), "{found}");
+}

@@ -78,7 +78,7 @@ impl Stage for LexicalStage {
         push(&mut self.skeletons, &tool.skeleton, idx);
         push(&mut self.stems, &tool.word_stems.join(" "), idx);
         self.near.insert(idx, &tool.folded.chars().collect::<Vec<_>>());
-        self.terms.insert(idx, &tool.terms);
+        self.terms.insert(idx, &tool.key.server, &tool.terms);
     }
 
     fn remove(&mut self, idx: ToolIdx, tool: &PreparedTool) {
@@ -87,7 +87,7 @@ impl Stage for LexicalStage {
         pull(&mut self.skeletons, &tool.skeleton, idx);
         pull(&mut self.stems, &tool.word_stems.join(" "), idx);
         self.near.remove(idx, &tool.folded.chars().collect::<Vec<_>>());
-        self.terms.remove(idx, &tool.terms);
+        self.terms.remove(idx, &tool.key.server, &tool.terms);
     }
 
     fn examine(
@@ -166,7 +166,9 @@ impl NameEdit {
 
 impl LexicalStage {
     fn assess(&self, a: &PreparedTool, b: &PreparedTool, a_folded: &[char]) -> Option<Assessment> {
-        let description = round(self.terms.cosine(&a.terms, &b.terms));
+        // Two tools of one server are compared without that server's house vocabulary.
+        let one_server = (a.key.server == b.key.server).then_some(&a.key.server);
+        let description = round(self.terms.cosine(&a.terms, &b.terms, one_server));
         if a.def.name == b.def.name {
             let evidence = json!({"name": a.def.name, "description_similarity": description});
             return Some((ConflictKind::ExactName, Severity::Critical, 1.0, evidence));
@@ -349,15 +351,19 @@ fn classify_edit(a: &PreparedTool, b: &PreparedTool, description: f64) -> (NameE
 /// How many words two names share once each drops the words of its own server's name
 /// that the other does not use, when that leaves them equal: `brave_web_search` on
 /// `brave-search` and `web_search` share `web search`; `firecrawl_search` and
-/// `tavily_search` share `search`.
+/// `tavily_search` share `search`; `create_update_in_monday` on `monday` and
+/// `create_update` share `create update` (function words do not count).
 fn same_name_but_vendor(a: &PreparedTool, b: &PreparedTool) -> Option<usize> {
     let core = |tool: &PreparedTool, other: &PreparedTool| -> BTreeSet<String> {
         let vendor: BTreeSet<String> =
             text::name_words(tool.key.server.as_str()).iter().map(|word| text::stem(word)).collect();
-        tool.word_stems
+        tool.words
             .iter()
-            .filter(|stem| !vendor.contains(*stem) || other.word_stems.contains(stem))
-            .cloned()
+            .zip(&tool.word_stems)
+            .filter(|(word, stem)| {
+                !text::is_stop_word(word) && (!vendor.contains(*stem) || other.word_stems.contains(stem))
+            })
+            .map(|(_, stem)| stem.clone())
             .collect()
     };
     let (core_a, core_b) = (core(a, b), core(b, a));

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use mtgs_core::ServerName;
+
 use crate::stage::ToolIdx;
 
 /// Postings one query may visit. Rare terms are visited first, so the budget cuts only
@@ -12,10 +14,24 @@ pub const POSTING_BUDGET: usize = 20_000;
 /// Candidates scored exactly after accumulation.
 pub const MAX_CANDIDATES: usize = 64;
 
+/// A server's own vocabulary: its tools, and how many of them use each term.
+#[derive(Debug, Default, Clone)]
+struct ServerTerms {
+    tools: usize,
+    counts: HashMap<String, usize>,
+}
+
+/// Within one server, a term that at least this share of its tools use is the server's
+/// house vocabulary ("GitHub repository"), not a clue to which tool does what.
+pub const HOUSE_TERM_SHARE: f64 = 0.3;
+/// Servers with fewer tools than this have no house vocabulary to speak of.
+pub const HOUSE_TERM_MIN_TOOLS: usize = 5;
+
 #[derive(Debug, Default, Clone)]
 pub struct TermIndex {
     postings: HashMap<String, Vec<ToolIdx>>,
     tools: usize,
+    servers: HashMap<ServerName, ServerTerms>,
 }
 
 /// The result of a query: candidates by accumulated weight, and whether the budget cut
@@ -27,14 +43,30 @@ pub struct TermCandidates {
 }
 
 impl TermIndex {
-    pub fn insert(&mut self, idx: ToolIdx, terms: &[String]) {
+    pub fn insert(&mut self, idx: ToolIdx, server: &ServerName, terms: &[String]) {
         for term in terms {
             self.postings.entry(term.clone()).or_default().push(idx);
         }
         self.tools += 1;
+        let house = self.servers.entry(server.clone()).or_default();
+        house.tools += 1;
+        for term in terms {
+            *house.counts.entry(term.clone()).or_default() += 1;
+        }
     }
 
-    pub fn remove(&mut self, idx: ToolIdx, terms: &[String]) {
+    pub fn remove(&mut self, idx: ToolIdx, server: &ServerName, terms: &[String]) {
+        if let Some(house) = self.servers.get_mut(server) {
+            house.tools = house.tools.saturating_sub(1);
+            for term in terms {
+                if let Some(count) = house.counts.get_mut(term) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+            if house.tools == 0 {
+                self.servers.remove(server);
+            }
+        }
         for term in terms {
             if let Some(list) = self.postings.get_mut(term) {
                 list.retain(|other| *other != idx);
@@ -84,14 +116,24 @@ impl TermIndex {
         TermCandidates { tools: ranked.into_iter().map(|(idx, _)| idx).collect(), truncated }
     }
 
-    /// Cosine similarity of two tools' term sets, each term weighted by its IDF.
-    pub fn cosine(&self, a: &[String], b: &[String]) -> f64 {
-        let norm = |terms: &[String]| terms.iter().map(|t| self.idf(t).powi(2)).sum::<f64>().sqrt();
+    /// Whether `term` is `server`'s house vocabulary (see [`HOUSE_TERM_SHARE`]).
+    pub fn is_house_term(&self, server: &ServerName, term: &str) -> bool {
+        self.servers.get(server).is_some_and(|house| {
+            house.tools >= HOUSE_TERM_MIN_TOOLS
+                && house.counts.get(term).is_some_and(|count| *count as f64 >= HOUSE_TERM_SHARE * house.tools as f64)
+        })
+    }
+
+    /// Cosine similarity of two tools' term sets, each term weighted by its IDF. Between
+    /// two tools of one server (`same_server`), that server's house vocabulary is left out.
+    pub fn cosine(&self, a: &[String], b: &[String], same_server: Option<&ServerName>) -> f64 {
+        let counts = |term: &&String| same_server.is_none_or(|server| !self.is_house_term(server, term));
+        let norm = |terms: &[String]| terms.iter().filter(counts).map(|t| self.idf(t).powi(2)).sum::<f64>().sqrt();
         let (norm_a, norm_b) = (norm(a), norm(b));
         if norm_a == 0.0 || norm_b == 0.0 {
             return 0.0;
         }
-        let shared: f64 = shared_terms(a, b).map(|t| self.idf(t).powi(2)).sum();
+        let shared: f64 = shared_terms(a, b).filter(counts).map(|t| self.idf(t).powi(2)).sum();
         shared / (norm_a * norm_b)
     }
 }
