@@ -41,8 +41,6 @@ pub enum ErrorCode {
     EnvironmentNotFound,
     ConflictNotFound,
     JobNotFound,
-    /// Something else named by the request does not exist.
-    NotFound,
     /// No route has this path.
     RouteNotFound,
     /// The route exists but not with this method.
@@ -60,7 +58,6 @@ impl ErrorCode {
         ErrorCode::EnvironmentNotFound,
         ErrorCode::ConflictNotFound,
         ErrorCode::JobNotFound,
-        ErrorCode::NotFound,
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Internal,
@@ -77,7 +74,6 @@ impl ErrorCode {
             ErrorCode::EnvironmentNotFound => ("environment_not_found", 404, NotFound),
             ErrorCode::ConflictNotFound => ("conflict_not_found", 404, NotFound),
             ErrorCode::JobNotFound => ("job_not_found", 404, NotFound),
-            ErrorCode::NotFound => ("not_found", 404, NotFound),
             ErrorCode::RouteNotFound => ("route_not_found", 404, NotFound),
             ErrorCode::MethodNotAllowed => ("method_not_allowed", 405, InvalidRequest),
             ErrorCode::Internal => ("internal", 500, Internal),
