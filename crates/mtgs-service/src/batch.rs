@@ -55,7 +55,7 @@ fn outcome(batch: &ToolBatch, views: Vec<Vec<ConflictView>>, statuses: Option<Ve
 pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
     let environment = service.store().environment(&batch.environment).await?;
     let state = service.environment_state(&batch.environment);
-    let guard = service.current_detector(&state, environment.as_ref()).await?.downgrade();
+    let guard = service.current_detector_for_reading(&state, environment.as_ref()).await?;
     let Some(cached) = guard.as_ref() else {
         return Err(ServiceError::Internal("detector missing after refresh".into()));
     };

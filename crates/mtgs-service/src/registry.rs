@@ -7,7 +7,7 @@ use std::sync::Arc;
 use mtgs_core::{Conflict, ConflictStatus, EnvironmentName, HealthReport, Job, ToolRecord};
 use mtgs_detect::Detector;
 use mtgs_store::{ConflictFilter, EnvironmentRow, Store, ToolFilter};
-use tokio::sync::{Mutex, OwnedRwLockWriteGuard, RwLock};
+use tokio::sync::{Mutex, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use crate::{BatchOutcome, Resource, Result, ServiceError, ServiceSettings, ToolBatch};
 
@@ -119,6 +119,22 @@ impl Service {
             *guard = Some(CachedDetector { generation, detector });
         }
         Ok(guard)
+    }
+
+    /// The cached detector for reading: shared with other readers while it is current;
+    /// only a stale one takes the write lock to be rebuilt.
+    pub(crate) async fn current_detector_for_reading(
+        &self,
+        state: &EnvironmentState,
+        environment: Option<&EnvironmentRow>,
+    ) -> Result<OwnedRwLockReadGuard<Option<CachedDetector>>> {
+        let generation = environment.map_or(0, |row| row.generation);
+        let guard = state.detector.clone().read_owned().await;
+        if guard.as_ref().is_some_and(|cached| cached.generation == generation) {
+            return Ok(guard);
+        }
+        drop(guard);
+        Ok(self.current_detector(state, environment).await?.downgrade())
     }
 
     /// Registered tools. A named environment that does not exist is `NotFound`.
