@@ -46,6 +46,54 @@ pub struct GlobalArgs {
     /// Output: tables for people, or the API's JSON for machines.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    #[command(flatten)]
+    pub embed: EmbedArgs,
+}
+
+/// Stage 3's model (local commands and `serve`).
+#[derive(Debug, Clone, Args)]
+pub struct EmbedArgs {
+    /// Sentence encoder for the semantic stage: `auto` is `local` when a model directory
+    /// is given, else `bundled`.
+    #[arg(long, global = true, value_enum, default_value_t = EmbedderKind::Auto, env = env_vars::EMBEDDER)]
+    pub embedder: EmbedderKind,
+    /// Directory with config.json, tokenizer.json and model.safetensors of a BERT-family
+    /// sentence encoder (all-MiniLM-L6-v2: `scripts/fetch-model` installs it).
+    #[arg(long, global = true, value_name = "DIR", env = env_vars::EMBED_MODEL_DIR)]
+    pub embed_model_dir: Option<PathBuf>,
+    /// Tokens of a fingerprint the local model reads.
+    #[arg(long, global = true, value_name = "N", default_value_t = 128, env = env_vars::EMBED_MAX_TOKENS)]
+    pub embed_max_tokens: usize,
+    /// Base URL of an OpenAI-compatible embeddings API, for `--embedder openai`
+    /// (`https://api.openai.com/v1`, `http://localhost:11434/v1` for Ollama, or
+    /// `https://RESOURCE.openai.azure.com` with --embed-azure-api-version).
+    #[arg(long, global = true, value_name = "URL", env = env_vars::EMBED_URL)]
+    pub embed_url: Option<String>,
+    /// Model (Azure: deployment) name, for `--embedder openai`.
+    #[arg(long, global = true, value_name = "NAME", env = env_vars::EMBED_MODEL)]
+    pub embed_model: Option<String>,
+    /// Length of the provider's vectors (text-embedding-3-large: 3072), for `--embedder openai`.
+    #[arg(long, global = true, value_name = "N", env = env_vars::EMBED_DIMENSIONS)]
+    pub embed_dimensions: Option<usize>,
+    /// Address Azure OpenAI with this `api-version` (and an `api-key` header).
+    #[arg(long, global = true, value_name = "VERSION", env = env_vars::EMBED_AZURE_API_VERSION)]
+    pub embed_azure_api_version: Option<String>,
+    /// The provider's API key (prefer the environment variable).
+    #[arg(long, global = true, value_name = "KEY", env = env_vars::EMBED_API_KEY, hide_env_values = true)]
+    pub embed_api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmbedderKind {
+    Auto,
+    /// paraphrase-MiniLM-L3-v2, compiled into the binary.
+    Bundled,
+    /// The model in --embed-model-dir.
+    Local,
+    /// An OpenAI-compatible embeddings API (--embed-url, --embed-model, --embed-dimensions).
+    Openai,
+    /// No semantic stage.
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -96,6 +144,13 @@ pub struct EvalArgs {
     /// Print at most N false positives and N false negatives [default: all].
     #[arg(long, value_name = "N")]
     pub show: Option<usize>,
+    /// Keep the scratch database in DIR (created if missing): a rerun reuses its cached
+    /// vectors instead of embedding the corpus again.
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+    /// Stage 3's bands for calibration runs: LOW,MEDIUM,HIGH,MUTUAL_RANK (e.g. 0.5,0.5,0.85,2).
+    #[arg(long, value_name = "BANDS", hide = true)]
+    pub semantic_bands: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

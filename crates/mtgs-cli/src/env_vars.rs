@@ -14,6 +14,22 @@ pub const DATABASE_URL: &str = "MTGS_DATABASE_URL";
 pub const BIND: &str = "MTGS_BIND";
 /// Log filter (`info`, `mtgs_server=debug,tower_http=debug`).
 pub const LOG: &str = "MTGS_LOG";
+/// Stage 3's encoder: `auto`, `bundled`, `local` or `off`.
+pub const EMBEDDER: &str = "MTGS_EMBEDDER";
+/// Directory of a local sentence-encoder model (config.json, tokenizer.json, model.safetensors).
+pub const EMBED_MODEL_DIR: &str = "MTGS_EMBED_MODEL_DIR";
+/// Tokens of a fingerprint the local model reads (default 128).
+pub const EMBED_MAX_TOKENS: &str = "MTGS_EMBED_MAX_TOKENS";
+/// Base URL of an OpenAI-compatible embeddings API (`--embedder openai`).
+pub const EMBED_URL: &str = "MTGS_EMBED_URL";
+/// Model (Azure: deployment) of the embeddings API.
+pub const EMBED_MODEL: &str = "MTGS_EMBED_MODEL";
+/// Length of the embeddings API's vectors.
+pub const EMBED_DIMENSIONS: &str = "MTGS_EMBED_DIMENSIONS";
+/// `api-version` for Azure OpenAI.
+pub const EMBED_AZURE_API_VERSION: &str = "MTGS_EMBED_AZURE_API_VERSION";
+/// API key of the embeddings API. Never printed.
+pub const EMBED_API_KEY: &str = "MTGS_EMBED_API_KEY";
 /// Any non-empty value turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Base of the default data directory (`$XDG_DATA_HOME/mtgs`).
@@ -23,7 +39,25 @@ pub const HOME: &str = "HOME";
 
 /// All of the above, for the documentation test.
 #[cfg(test)]
-pub const ALL: &[&str] = &[URL, TOKEN, DATA_DIR, DATABASE_URL, BIND, LOG, NO_COLOR, XDG_DATA_HOME, HOME];
+pub const ALL: &[&str] = &[
+    URL,
+    TOKEN,
+    DATA_DIR,
+    DATABASE_URL,
+    BIND,
+    LOG,
+    EMBEDDER,
+    EMBED_MODEL_DIR,
+    EMBED_MAX_TOKENS,
+    EMBED_URL,
+    EMBED_MODEL,
+    EMBED_DIMENSIONS,
+    EMBED_AZURE_API_VERSION,
+    EMBED_API_KEY,
+    NO_COLOR,
+    XDG_DATA_HOME,
+    HOME,
+];
 
 #[cfg(test)]
 mod tests {

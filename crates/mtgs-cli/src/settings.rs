@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::anyhow;
-use mtgs_service::ServiceSettings;
+use mtgs_embed::EmbedderSettings;
+use mtgs_embed::remote::{RemoteEmbedderSettings, RemoteFlavor};
+use mtgs_service::{SemanticSettings, ServiceSettings};
 
-use crate::args::{Format, GlobalArgs};
+use crate::args::{EmbedArgs, EmbedderKind, Format, GlobalArgs};
 use crate::env_vars;
 use crate::failure::Failure;
 
@@ -44,7 +46,7 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub enum Target {
     /// Open the database and call the service in this process.
-    Local(LocalSettings),
+    Local(Box<LocalSettings>),
     /// Call the REST API of a running server.
     Remote { url: String, token: Option<Secret> },
 }
@@ -53,7 +55,65 @@ pub enum Target {
 pub struct LocalSettings {
     /// Created if missing when the database lives in it.
     pub data_dir: Option<PathBuf>,
+    /// Without stage 3: [`LocalSettings::service_settings`] loads the model.
     pub service: ServiceSettings,
+    pub embedder: EmbedderSettings,
+}
+
+impl LocalSettings {
+    /// The service settings with stage 3's model loaded.
+    pub fn service_settings(&self) -> Result<ServiceSettings, Failure> {
+        Ok(ServiceSettings { semantic: load_semantic(&self.embedder)?, ..self.service.clone() })
+    }
+}
+
+/// The encoder `args` choose: `auto` is the local model when a directory is given, else
+/// the bundled one.
+pub fn embedder_settings(args: &EmbedArgs) -> Result<EmbedderSettings, Failure> {
+    let workers = mtgs_embed::default_workers();
+    let local =
+        |dir: &Path| EmbedderSettings::Local { dir: dir.to_owned(), max_tokens: args.embed_max_tokens, workers };
+    Ok(match (args.embedder, &args.embed_model_dir) {
+        (EmbedderKind::Off, _) => EmbedderSettings::Off,
+        (EmbedderKind::Bundled, _) | (EmbedderKind::Auto, None) => EmbedderSettings::Bundled { workers },
+        (EmbedderKind::Local | EmbedderKind::Auto, Some(dir)) => local(dir),
+        (EmbedderKind::Local, None) => {
+            return Err(Failure::input(anyhow!(
+                "--embedder local needs --embed-model-dir (or {})",
+                env_vars::EMBED_MODEL_DIR
+            )));
+        }
+        (EmbedderKind::Openai, _) => EmbedderSettings::Remote(remote_settings(args)?),
+    })
+}
+
+/// `--embedder openai`: URL, model and dimensions are required; the key is optional (a
+/// local Ollama needs none).
+fn remote_settings(args: &EmbedArgs) -> Result<RemoteEmbedderSettings, Failure> {
+    let missing =
+        |flag: &str, variable: &str| Failure::input(anyhow!("--embedder openai needs {flag} (or {variable})"));
+    let url = args.embed_url.clone().ok_or_else(|| missing("--embed-url", env_vars::EMBED_URL))?;
+    let model = args.embed_model.clone().ok_or_else(|| missing("--embed-model", env_vars::EMBED_MODEL))?;
+    let dimensions = args.embed_dimensions.ok_or_else(|| missing("--embed-dimensions", env_vars::EMBED_DIMENSIONS))?;
+    let mut settings = RemoteEmbedderSettings::new(url, model, dimensions);
+    settings.api_key = args.embed_api_key.clone().filter(|key| !key.is_empty()).map(mtgs_embed::remote::Secret::new);
+    if let Some(api_version) = &args.embed_azure_api_version {
+        settings.flavor = RemoteFlavor::Azure { api_version: api_version.clone() };
+    }
+    Ok(settings)
+}
+
+/// Loads stage 3's model; `None` when it is off.
+pub fn load_semantic(settings: &EmbedderSettings) -> Result<Option<SemanticSettings>, Failure> {
+    let embedder = mtgs_embed::load(settings)
+        .map_err(|error| Failure::unavailable(anyhow!("cannot load the embedding model: {error}")))?;
+    Ok(embedder.map(|embedder| SemanticSettings {
+        // Exact search while it is fast enough; HNSW for larger registries.
+        index: std::sync::Arc::new(|dimensions, len| {
+            mtgs_embed::hnsw::index_for(dimensions, len, mtgs_embed::hnsw::DEFAULT_HNSW_THRESHOLD)
+        }),
+        ..SemanticSettings::new(embedder)
+    }))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,14 +133,14 @@ impl Settings {
                 url: parse_url(url)?,
                 token: global.token.clone().filter(|token| !token.is_empty()).map(Secret),
             },
-            None => Target::Local(local_settings(global)),
+            None => Target::Local(Box::new(local_settings(global)?)),
         };
         Ok(Settings { target, output })
     }
 }
 
 /// The local database: `--database-url`, else `sqlite://DATA_DIR/mtgs.db`.
-pub fn local_settings(global: &GlobalArgs) -> LocalSettings {
+pub fn local_settings(global: &GlobalArgs) -> Result<LocalSettings, Failure> {
     let (data_dir, database_url) = match &global.database_url {
         Some(url) => (global.data_dir.clone(), url.clone()),
         None => {
@@ -89,10 +149,16 @@ pub fn local_settings(global: &GlobalArgs) -> LocalSettings {
             (Some(dir), url)
         }
     };
-    LocalSettings {
+    Ok(LocalSettings {
         data_dir,
-        service: ServiceSettings { database_url, job_poll_interval: JOB_POLL_INTERVAL, job_lease: JOB_LEASE },
-    }
+        service: ServiceSettings {
+            database_url,
+            job_poll_interval: JOB_POLL_INTERVAL,
+            job_lease: JOB_LEASE,
+            semantic: None,
+        },
+        embedder: embedder_settings(&global.embed)?,
+    })
 }
 
 /// `$XDG_DATA_HOME/mtgs`, else `$HOME/.local/share/mtgs`, else `./mtgs-data`.

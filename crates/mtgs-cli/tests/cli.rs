@@ -92,6 +92,7 @@ fn spawn_server() -> Server {
             database_url: format!("sqlite://{}", data_dir.path().join("mtgs.db").display()),
             job_poll_interval: Duration::from_millis(20),
             job_lease: Duration::from_secs(30),
+            semantic: None,
         },
     };
     let app = runtime.block_on(Application::build(&settings)).expect("the server builds");
@@ -536,4 +537,124 @@ fn eval_exits_1_below_its_floors_and_2_on_labels_naming_unknown_tools() {
     let (code, _, stderr) = run(workspace.mtgs().args(["eval", "--corpus", "corpus", "--labels", "labels.json"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("'p1' names salesforce/nope, which the corpus does not hold"), "{stderr}");
+}
+
+/// Stage 3 with the real all-MiniLM-L6-v2 files (`MTGS_EMBED_MODEL_DIR`, which
+/// `scripts/test` sets): two tools whose names share no word but do the same job.
+#[test]
+fn tools_that_share_no_word_but_do_the_same_job_are_a_semantic_conflict() {
+    let Some(model) = std::env::var_os("MTGS_EMBED_MODEL_DIR") else {
+        panic!("set MTGS_EMBED_MODEL_DIR=$(scripts/fetch-model) to run the stage 3 tests");
+    };
+    let workspace = Workspace::new();
+    let reader = json!([{"name": "read_file",
+        "description": "Read the complete contents of a file from the file system.",
+        "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}]);
+    let opener = json!([{"name": "document_text",
+        "description": "Open a file on disk and return its full text content.",
+        "inputSchema": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}]);
+    let local = |command: &mut Command| {
+        command.env("MTGS_EMBEDDER", "local").env("MTGS_EMBED_MODEL_DIR", &model);
+    };
+    let mut register = workspace.mtgs();
+    local(&mut register);
+    let path = workspace.write("filesystem.json", &reader).display().to_string();
+    let (code, stdout, stderr) =
+        run(register.args(["tools", "register", "--env", "prod", "--server", "filesystem", "--file", &path]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let path = workspace.write("disk.json", &opener).display().to_string();
+    let mut check = workspace.mtgs();
+    local(&mut check);
+    let (code, stdout, stderr) =
+        run(check.args(["tools", "check", "--env", "prod", "--file", &path, "--format", "json"]));
+    assert_eq!(code, 0, "MEDIUM does not block: {stdout}{stderr}");
+    let body = parse_json(&stdout);
+    let semantic: Vec<&Value> =
+        body["conflicts"].as_array().into_iter().flatten().filter(|c| c["stage"] == "semantic").collect();
+    assert_eq!(semantic.len(), 1, "{body}");
+    assert_eq!(semantic[0]["severity"], "medium", "{body}");
+    assert_eq!(semantic[0]["evidence"]["mutual_nearest"], true, "{body}");
+    assert!(semantic[0]["evidence"]["similarity"].as_f64().is_some_and(|s| s > 0.55), "{body}");
+
+    // With stage 3 off, nothing links the two.
+    let (code, stdout, _) = run(workspace
+        .mtgs()
+        .env("MTGS_EMBEDDER", "off")
+        .args(["tools", "check", "--env", "prod", "--file", &path, "--format", "json"]));
+    assert_eq!(code, 0);
+    assert_eq!(parse_json(&stdout)["conflicts"], json!([]), "{stdout}");
+}
+
+/// A local stand-in for an OpenAI-compatible embeddings API: every text gets the same
+/// vector, and each request's `Authorization` header is recorded.
+fn spawn_embeddings_stub() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>, tokio::runtime::Runtime) {
+    use axum::routing::post;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a port");
+    let url = format!("http://{}/v1", listener.local_addr().expect("an address"));
+    let recorded = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/embeddings",
+        post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let recorded = recorded.clone();
+            async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                recorded.lock().expect("lock").push(auth.to_owned());
+                let inputs = body["input"].as_array().cloned().unwrap_or_default();
+                let data: Vec<Value> = (0..inputs.len())
+                    .map(|index| json!({"object": "embedding", "index": index, "embedding": [0.5, 0.5, 0.5, 0.5]}))
+                    .collect();
+                axum::Json(json!({"object": "list", "data": data, "model": body["model"],
+                                  "usage": {"prompt_tokens": 1, "total_tokens": 1}}))
+            }
+        }),
+    );
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (url, seen, runtime)
+}
+
+#[test]
+fn a_remote_embeddings_provider_runs_stage_3_and_its_outage_leaves_stages_1_and_2() {
+    let (url, seen, _runtime) = spawn_embeddings_stub();
+    let workspace = Workspace::new();
+    let remote = |command: &mut Command, url: &str| {
+        command
+            .env("MTGS_EMBEDDER", "openai")
+            .env("MTGS_EMBED_URL", url)
+            .env("MTGS_EMBED_MODEL", "stub-embed")
+            .env("MTGS_EMBED_DIMENSIONS", "4")
+            .env("MTGS_EMBED_API_KEY", "sk-test-secret");
+    };
+    let first = json!([{"name": "alpha_widget", "description": "Alpha.", "inputSchema": {"type": "object"}}]);
+    let second = json!([{"name": "beta_gadget", "description": "Beta.", "inputSchema": {"type": "object"}}]);
+    let mut register = workspace.mtgs();
+    remote(&mut register, &url);
+    let path = workspace.write("one.json", &first).display().to_string();
+    let (code, stdout, stderr) =
+        run(register.args(["tools", "register", "--env", "prod", "--server", "one", "--file", &path]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // Identical vectors: similarity 1.0 across servers is HIGH, which blocks.
+    let path = workspace.write("two.json", &second).display().to_string();
+    let mut check = workspace.mtgs();
+    remote(&mut check, &url);
+    let (code, stdout, stderr) =
+        run(check.args(["tools", "check", "--env", "prod", "--file", &path, "--format", "json"]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let body = parse_json(&stdout);
+    assert_eq!(body["conflicts"][0]["stage"], "semantic", "{body}");
+    assert_eq!(body["conflicts"][0]["severity"], "high", "{body}");
+    assert!(!stdout.contains("sk-test-secret") && !stderr.contains("sk-test-secret"));
+    let headers = seen.lock().expect("lock").clone();
+    assert!(!headers.is_empty() && headers.iter().all(|h| h == "Bearer sk-test-secret"), "{headers:?}");
+
+    // A provider that cannot be reached: the check still answers from stages 1 and 2.
+    let mut check = workspace.mtgs();
+    remote(&mut check, "http://127.0.0.1:9/v1");
+    let (code, stdout, stderr) =
+        run(check.args(["tools", "check", "--env", "prod", "--file", &path, "--format", "json"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(parse_json(&stdout)["conflicts"], json!([]), "{stdout}");
 }

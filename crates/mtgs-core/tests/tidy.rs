@@ -48,7 +48,8 @@ fn crate_dependencies_point_one_way() {
         ("mtgs-service", &["mtgs-core", "mtgs-detect", "mtgs-store"]),
         ("mtgs-api", &["mtgs-core"]),
         ("mtgs-server", &["mtgs-core", "mtgs-api", "mtgs-service"]),
-        ("mtgs-cli", &["mtgs-core", "mtgs-api", "mtgs-service", "mtgs-server"]),
+        ("mtgs-embed", &["mtgs-core", "mtgs-detect"]),
+        ("mtgs-cli", &["mtgs-core", "mtgs-detect", "mtgs-api", "mtgs-service", "mtgs-server", "mtgs-embed"]),
     ];
     let crates = dependencies();
     for (name, dependencies) in &crates {

@@ -42,6 +42,19 @@ impl Detector {
         Self::new(vec![Box::new(crate::lexical::LexicalStage::default()), Box::new(crate::schema::SchemaStage)])
     }
 
+    /// Stages 1 to 3: lexical, schema, and semantic over `index` (tools carry the
+    /// embeddings the caller computed).
+    pub fn with_semantic(
+        index: Box<dyn crate::semantic::VectorIndex>,
+        thresholds: crate::semantic::SemanticThresholds,
+    ) -> Self {
+        Self::new(vec![
+            Box::new(crate::lexical::LexicalStage::default()),
+            Box::new(crate::schema::SchemaStage),
+            Box::new(crate::semantic::SemanticStage::new(index, thresholds)),
+        ])
+    }
+
     pub fn tools(&self) -> &ToolTable {
         &self.tools
     }

@@ -1,6 +1,7 @@
 //! Stage 2, schema: for pairs an earlier stage linked, parameters both tools take whose
 //! JSON types, required-ness or allowed values disagree. An agent that routes a request
 //! to the wrong one of two such tools sends arguments the other never meant to accept.
+//! On a pair only stage 3 linked, a schema finding is never more severe than stage 3's.
 
 use mtgs_core::{ConflictKind, Severity, StageId};
 use serde_json::json;
@@ -28,7 +29,15 @@ impl Stage for SchemaStage {
     fn examine(&self, examination: &Examination<'_>, findings: &mut Vec<PairFinding>, _: &mut Vec<Diagnostic>) {
         for &idx in examination.pairs {
             let Some(other) = examination.tools.get(idx) else { continue };
-            if let Some(finding) = compare(examination.candidate, other, idx) {
+            if let Some(mut finding) = compare(examination.candidate, other, idx) {
+                // Similar descriptions alone (no name evidence) say little about confusion:
+                // on a pair only stage 3 linked, a clash of arguments is never more severe
+                // than the similarity finding.
+                let links = (examination.earlier)(idx);
+                if !links.is_empty() && links.iter().all(|(stage, _)| *stage == StageId::Semantic) {
+                    let link = links.iter().map(|(_, severity)| *severity).max().unwrap_or(Severity::Low);
+                    finding.severity = finding.severity.min(link.max(Severity::Low));
+                }
                 findings.push(finding);
             }
         }

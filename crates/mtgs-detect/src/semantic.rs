@@ -197,18 +197,33 @@ impl VectorIndex for ExactIndex {
     }
 }
 
-/// Similarity bands. Starting values (the seed's 0.80 among them); issue 4's calibration
-/// on the eval tuning half replaces them.
+/// When similarity becomes a finding, calibrated on the eval tuning half
+/// (`docs/semantic-calibration.md` has the curve).
+///
+/// Similarity alone does not separate conflicts: a server's own siblings
+/// (`git_diff_staged` / `git_diff_unstaged`) sit above most cross-server conflicts, and a
+/// registry of 2,000 tools holds thousands of cross-server pairs above 0.5. What does
+/// separate them is *mutual* nearness: two tools that are each other's closest match on
+/// another server do the same job. So a pair is
+/// - LOW from `low` up (visible, never blocking);
+/// - MEDIUM when, across servers, each tool is among the other's `mutual_rank` most similar
+///   tools of the other's server set, at `medium` or above;
+/// - HIGH at `high` or above, across servers (near-identical definitions);
+///
+/// and capped at LOW within one server, or when the names state different actions
+/// (`create_*` / `delete_*` read alike to a sentence encoder).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SemanticThresholds {
     pub low: f32,
     pub medium: f32,
     pub high: f32,
+    /// How near (1 = the nearest) each tool must be to the other for MEDIUM.
+    pub mutual_rank: usize,
 }
 
 impl Default for SemanticThresholds {
     fn default() -> Self {
-        Self { low: 0.72, medium: 0.80, high: 0.90 }
+        Self { low: 0.5, medium: 0.55, high: 0.85, mutual_rank: 3 }
     }
 }
 
@@ -226,25 +241,27 @@ impl SemanticStage {
         Self { index, thresholds, neighbours: 16 }
     }
 
-    /// Severity from similarity, raised one band when an earlier stage already linked the
-    /// pair (two kinds of evidence agree), never above HIGH, and capped at MEDIUM within
-    /// one server as in the lexical stage.
-    fn severity(&self, similarity: f32, corroborated: bool, same_server: bool) -> Option<Severity> {
-        let base = if similarity >= self.thresholds.high {
-            Severity::High
-        } else if similarity >= self.thresholds.medium {
-            Severity::Medium
-        } else if similarity >= self.thresholds.low {
-            Severity::Low
-        } else {
-            return None;
+    /// 1 + how many tools of servers other than `tool`'s are more similar to `tool` than
+    /// `similarity`, counting at most up to `mutual_rank + 1`.
+    fn rank_from(
+        &self,
+        tool: &PreparedTool,
+        tool_idx: ToolIdx,
+        similarity: f32,
+        examination: &Examination<'_>,
+    ) -> usize {
+        let Some(vector) = &tool.embedding else { return usize::MAX };
+        let skip = |idx: ToolIdx| {
+            idx == tool_idx
+                || (examination.skip)(idx)
+                || examination.tools.get(idx).is_none_or(|other| other.key.server == tool.key.server)
         };
-        let raised = match (base, corroborated) {
-            (Severity::Low, true) => Severity::Medium,
-            (Severity::Medium, true) => Severity::High,
-            (severity, _) => severity,
-        };
-        Some(if same_server { raised.min(Severity::Medium) } else { raised })
+        1 + self
+            .index
+            .nearest(vector, self.thresholds.mutual_rank, &skip)
+            .into_iter()
+            .filter(|(_, other)| *other > similarity)
+            .count()
     }
 }
 
@@ -293,21 +310,44 @@ impl Stage for SemanticStage {
             });
             return;
         }
+        let thresholds = self.thresholds;
+        // Rank among tools of other servers, 1 = the nearest.
+        let mut cross_rank = 0;
         for (idx, similarity) in self.index.nearest(query, self.neighbours, examination.skip) {
             let Some(other) = examination.tools.get(idx) else { continue };
-            let earlier = (examination.earlier)(idx);
-            let corroborated = !earlier.is_empty();
             let same_server = other.key.server == candidate.key.server;
-            let Some(severity) = self.severity(similarity, corroborated, same_server) else { continue };
+            if !same_server {
+                cross_rank += 1;
+            }
+            if similarity < thresholds.low {
+                break;
+            }
+            let mutual = !same_server
+                && similarity >= thresholds.medium
+                && cross_rank <= thresholds.mutual_rank
+                && self.rank_from(other, idx, similarity, examination) <= thresholds.mutual_rank;
+            let different_action = crate::lexical::names_differ_in_action(candidate, other);
+            let severity = if same_server || different_action {
+                Severity::Low
+            } else if similarity >= thresholds.high {
+                Severity::High
+            } else if mutual {
+                Severity::Medium
+            } else {
+                Severity::Low
+            };
             let rounded = (f64::from(similarity) * 1000.0).round() / 1000.0;
-            let earlier: Vec<Value> =
-                earlier.iter().map(|(stage, severity)| json!({"stage": stage, "severity": severity})).collect();
             findings.push(PairFinding {
                 other: idx,
                 kind: ConflictKind::SemanticSimilarity,
                 severity,
                 score: rounded,
-                evidence: json!({"similarity": rounded, "corroborated_by": earlier, "same_server": same_server}),
+                evidence: json!({
+                    "similarity": rounded,
+                    "mutual_nearest": mutual,
+                    "same_server": same_server,
+                    "different_action": different_action,
+                }),
             });
         }
     }

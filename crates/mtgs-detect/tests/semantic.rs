@@ -58,11 +58,65 @@ fn prepared(server: &str, def: ToolDef, vector: &[f32]) -> PreparedTool {
 }
 
 fn detector() -> Detector {
+    detector_with(SemanticThresholds::default())
+}
+
+fn detector_with(thresholds: SemanticThresholds) -> Detector {
     Detector::new(vec![
         Box::new(LexicalStage::default()),
         Box::new(SchemaStage),
-        Box::new(SemanticStage::new(Box::new(ExactIndex::new(3)), SemanticThresholds::default())),
+        Box::new(SemanticStage::new(Box::new(ExactIndex::new(3)), thresholds)),
     ])
+}
+
+/// `tool severity similarity` of each semantic finding of checking `candidate`.
+fn semantic_findings(detector: &Detector, candidate: &PreparedTool) -> Vec<String> {
+    detector
+        .check_prepared(candidate, &[])
+        .findings
+        .iter()
+        .filter(|finding| finding.stage == StageId::Semantic)
+        .map(|finding| format!("{} {} {}", finding.tool_b, finding.severity, finding.evidence["similarity"]))
+        .collect()
+}
+
+const NEAREST_ONLY: SemanticThresholds = SemanticThresholds { low: 0.5, medium: 0.55, high: 0.85, mutual_rank: 1 };
+
+#[test]
+fn mutual_nearest_neighbours_across_servers_are_medium_and_one_sided_ones_low() {
+    let mut detector = detector_with(NEAREST_ONLY);
+    detector.insert_prepared(prepared("jira", tool("jira_create_issue", "File a Jira issue"), &[1.0, 1.0, 0.0]));
+    detector.insert_prepared(prepared("notes", tool("write_note", "Write a note"), &[0.0, 0.0, 1.0]));
+    let candidate = prepared("linear", tool("linear_create_ticket", "Open a Linear ticket"), &[1.0, 0.2, 0.8]);
+    // Each is the other's nearest tool on another server: MEDIUM. The note tool is the
+    // candidate's second-nearest: LOW.
+    assert_eq!(
+        semantic_findings(&detector, &candidate),
+        ["jira/jira_create_issue medium 0.655", "notes/write_note low 0.617"]
+    );
+}
+
+#[test]
+fn a_neighbour_with_a_closer_match_elsewhere_is_only_low() {
+    let mut detector = detector_with(NEAREST_ONLY);
+    detector.insert_prepared(prepared("jira", tool("jira_create_issue", "File a Jira issue"), &[1.0, 1.0, 0.0]));
+    detector.insert_prepared(prepared("asana", tool("asana_create_task", "Add an Asana task"), &[1.0, 1.1, 0.05]));
+    let candidate = prepared("linear", tool("linear_create_ticket", "Open a Linear ticket"), &[1.0, 0.3, 0.9]);
+    // The candidate's nearest (asana) is far nearer to jira than to the candidate.
+    assert_eq!(
+        semantic_findings(&detector, &candidate),
+        ["asana/asana_create_task low 0.671", "jira/jira_create_issue low 0.667"]
+    );
+}
+
+#[test]
+fn siblings_on_one_server_and_names_with_different_actions_stay_low() {
+    let mut detector = detector();
+    detector.insert_prepared(prepared("jira", tool("jira_create_issue", "File a Jira issue"), &[1.0, 1.0, 0.0]));
+    let sibling = prepared("jira", tool("jira_file_bug", "File a Jira bug"), &[1.0, 1.0, 0.05]);
+    assert_eq!(semantic_findings(&detector, &sibling), ["jira/jira_create_issue low 0.999"]);
+    let opposite = prepared("linear", tool("linear_delete_issue", "Delete a Linear issue"), &[1.0, 1.0, 0.1]);
+    assert_eq!(semantic_findings(&detector, &opposite), ["jira/jira_create_issue low 0.998"]);
 }
 
 #[test]

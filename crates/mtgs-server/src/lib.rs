@@ -95,6 +95,20 @@ pub async fn run(
         served
     };
     let jobs = service.run_jobs(wait_for_stop(stopped.clone()));
+    // Detectors (and stage 3's vectors after a model change) are built in the background,
+    // so readiness does not wait for them and the first check rarely does.
+    let warm = {
+        let service = service.clone();
+        let stopped = wait_for_stop(stopped.clone());
+        async move {
+            tokio::select! {
+                () = stopped => {}
+                warmed = service.warm_up() => if let Err(error) = warmed {
+                    tracing::warn!(%error, "warming the detectors failed; they are built on first use");
+                },
+            }
+        }
+    };
     let signal = async move {
         tokio::select! {
             () = shutdown => tracing::info!("shutting down"),
@@ -102,6 +116,6 @@ pub async fn run(
         }
         stop.send_replace(true);
     };
-    let (served, (), ()) = tokio::join!(server, jobs, signal);
+    let (served, (), (), ()) = tokio::join!(server, jobs, warm, signal);
     served.context("the HTTP server failed")
 }

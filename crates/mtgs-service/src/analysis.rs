@@ -8,7 +8,7 @@ use mtgs_core::{Job, JobKind, SeverityCounts};
 use mtgs_store::FindingScope;
 use serde_json::json;
 
-use crate::registry::{Service, build_detector};
+use crate::registry::Service;
 use crate::{Progress, Result, ServiceError};
 
 impl Service {
@@ -104,8 +104,8 @@ impl Service {
         let done = Arc::new(AtomicU64::new(0));
         let counter = done.clone();
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let detector = self.build_detector(tools).await?;
         let mut detection = tokio::task::spawn_blocking(move || {
-            let detector = build_detector(tools);
             detector.analyze(threads, &|finished, _| counter.store(finished as u64, Ordering::Relaxed))
         });
         let findings = loop {

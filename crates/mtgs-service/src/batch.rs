@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use mtgs_core::{ConflictStatus, Finding, ParsedTool, ServerName, StageId, ToolKey, ToolStatus, Verdict};
-use mtgs_detect::Detector;
+use mtgs_core::{ConflictStatus, Finding, StageId, ToolKey, ToolStatus, Verdict};
+use mtgs_detect::{Detector, PreparedTool};
 use mtgs_store::FindingScope;
 
 use crate::registry::Service;
@@ -13,19 +13,22 @@ use crate::{BatchOutcome, ConflictView, Result, ServiceError, ToolBatch, ToolOut
 /// Findings for each tool of a batch, in order. Each tool is compared with the registry
 /// (leaving out the registered versions of the batch's own tools, which it replaces) and
 /// with the batch's earlier tools.
-fn detect_batch(detector: &Detector, server: &ServerName, tools: &[ParsedTool]) -> Vec<Vec<Finding>> {
-    let replaced: Vec<ToolKey> =
-        tools.iter().map(|tool| ToolKey { server: server.clone(), name: tool.def.name.clone() }).collect();
-    let mut earlier = Detector::with_default_stages();
+fn detect_batch(detector: &Detector, mut earlier: Detector, tools: &[PreparedTool]) -> Vec<Vec<Finding>> {
+    let replaced: Vec<ToolKey> = tools.iter().map(|tool| tool.key.clone()).collect();
     tools
         .iter()
         .map(|tool| {
-            let mut findings = detector.check(server.clone(), tool.def.clone(), &replaced).findings;
-            findings.extend(earlier.check(server.clone(), tool.def.clone(), &[]).findings);
-            earlier.insert(server.clone(), tool.def.clone());
+            let mut findings = detector.check_prepared(tool, &replaced).findings;
+            findings.extend(earlier.check_prepared(tool, &[]).findings);
+            earlier.insert_prepared(tool.clone());
             findings
         })
         .collect()
+}
+
+/// The batch's tools prepared for detection (embedded when stage 3 is on).
+async fn prepare_batch(service: &Service, batch: &ToolBatch) -> Result<Vec<PreparedTool>> {
+    service.prepare(batch.tools.iter().map(|tool| (batch.server.clone(), tool.def.clone())).collect()).await
 }
 
 type TrackedKey = (ToolKey, ToolKey, StageId);
@@ -55,11 +58,12 @@ fn outcome(batch: &ToolBatch, views: Vec<Vec<ConflictView>>, statuses: Option<Ve
 pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
     let environment = service.store().environment(&batch.environment).await?;
     let state = service.environment_state(&batch.environment);
+    let prepared = prepare_batch(service, &batch).await?;
     let guard = service.current_detector_for_reading(&state, environment.as_ref()).await?;
     let Some(cached) = guard.as_ref() else {
         return Err(ServiceError::Internal("detector missing after refresh".into()));
     };
-    let found = detect_batch(&cached.detector, &batch.server, &batch.tools);
+    let found = detect_batch(&cached.detector, service.new_detector(prepared.len()), &prepared);
     drop(guard);
 
     // Pairs already tracked keep their id, and their triage status moves as a
@@ -101,6 +105,8 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
 }
 
 pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
+    // Embedding is the slow part: done before taking the environment's write lock.
+    let prepared = prepare_batch(service, &batch).await?;
     let state = service.environment_state(&batch.environment);
     let _writes = state.writes.lock().await;
     let now = service.now();
@@ -109,7 +115,7 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
     let Some(cached) = guard.as_mut() else {
         return Err(ServiceError::Internal("detector missing after refresh".into()));
     };
-    let found = detect_batch(&cached.detector, &batch.server, &batch.tools);
+    let found = detect_batch(&cached.detector, service.new_detector(prepared.len()), &prepared);
 
     let written = async {
         let mut tx = service.store().begin().await?;
@@ -157,8 +163,8 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
     match written {
         Ok((views, statuses, generation)) => {
             if generation == cached.generation + 1 {
-                for tool in &batch.tools {
-                    cached.detector.insert(batch.server.clone(), tool.def.clone());
+                for tool in prepared {
+                    cached.detector.insert_prepared(tool);
                 }
                 cached.generation = generation;
             } else {

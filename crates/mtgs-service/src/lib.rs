@@ -6,6 +6,7 @@ mod analysis;
 mod batch;
 pub mod eval;
 mod registry;
+mod semantic;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use mtgs_core::{
 pub use mtgs_store::{ConflictFilter, Store, StoreError, ToolFilter, database_url_in};
 
 pub use registry::Service;
+pub use semantic::{SemanticSettings, fingerprint_hash};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -27,6 +29,9 @@ pub enum ServiceError {
     NotFound { what: Resource, name: String },
     #[error(transparent)]
     Store(#[from] mtgs_store::StoreError),
+    /// Stage 3's model failed (a remote provider down, a model that cannot load).
+    #[error(transparent)]
+    Embedding(#[from] mtgs_detect::semantic::EmbedError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -72,6 +77,8 @@ pub struct ServiceSettings {
     /// How long a claimed job stays leased without a progress report before another
     /// runner may take it over.
     pub job_lease: Duration,
+    /// Stage 3; `None` runs stages 1 and 2 only.
+    pub semantic: Option<SemanticSettings>,
 }
 
 /// Tools one server publishes, to check or register in one environment.

@@ -42,6 +42,9 @@ pub(crate) struct Inner {
     pub settings: ServiceSettings,
     pub clock: Clock,
     pub environments: std::sync::Mutex<HashMap<EnvironmentName, Arc<EnvironmentState>>>,
+    /// Held while computing missing vectors, so two callers needing the same tools (a
+    /// warm-up and a first check) embed them once.
+    pub embedding: Mutex<()>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -70,7 +73,15 @@ impl Service {
 
     /// A service whose clock is `clock` (milliseconds since the epoch), for tests.
     pub fn with_clock(store: Store, settings: ServiceSettings, clock: Arc<dyn Fn() -> i64 + Send + Sync>) -> Self {
-        Self { inner: Arc::new(Inner { store, settings, clock, environments: std::sync::Mutex::new(HashMap::new()) }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                settings,
+                clock,
+                environments: std::sync::Mutex::new(HashMap::new()),
+                embedding: Mutex::new(()),
+            }),
+        }
     }
 
     pub(crate) fn now(&self) -> i64 {
@@ -113,9 +124,7 @@ impl Service {
                 Some(row) => self.store().live_tools(row.id).await?,
                 None => Vec::new(),
             };
-            let detector = tokio::task::spawn_blocking(move || build_detector(tools))
-                .await
-                .map_err(|error| ServiceError::Internal(format!("building the detector failed: {error}")))?;
+            let detector = self.build_detector(tools).await?;
             *guard = Some(CachedDetector { generation, detector });
         }
         Ok(guard)
@@ -135,6 +144,19 @@ impl Service {
         }
         drop(guard);
         Ok(self.current_detector(state, environment).await?.downgrade())
+    }
+
+    /// Builds every environment's detector (embedding the tools the vector cache lacks for
+    /// the current model), so that first checks after a start or a model change do not
+    /// wait for it. Environments are done one at a time.
+    pub async fn warm_up(&self) -> Result<()> {
+        for row in self.store().environments().await? {
+            let state = self.environment_state(&row.name);
+            let started = std::time::Instant::now();
+            drop(self.current_detector(&state, Some(&row)).await?);
+            tracing::info!(environment = %row.name, seconds = started.elapsed().as_secs_f64(), "detector ready");
+        }
+        Ok(())
     }
 
     /// Registered tools. A named environment that does not exist is `NotFound`.
@@ -197,11 +219,19 @@ impl Service {
     }
 }
 
-/// A detector over `tools` (stages 1 and 2).
-pub(crate) fn build_detector(tools: Vec<ToolRecord>) -> Detector {
-    let mut detector = Detector::with_default_stages();
-    for tool in tools {
-        detector.insert(tool.server, tool.def);
+impl Service {
+    /// A detector over `tools` with the configured stages (embedding what the vector
+    /// cache lacks), built on a blocking thread.
+    pub(crate) async fn build_detector(&self, tools: Vec<ToolRecord>) -> Result<Detector> {
+        let mut detector = self.new_detector(tools.len());
+        let prepared = self.prepare(tools.into_iter().map(|tool| (tool.server, tool.def)).collect()).await?;
+        tokio::task::spawn_blocking(move || {
+            for tool in prepared {
+                detector.insert_prepared(tool);
+            }
+            detector
+        })
+        .await
+        .map_err(|error| ServiceError::Internal(format!("building the detector failed: {error}")))
     }
-    detector
 }

@@ -22,6 +22,7 @@ fn settings(database_url: &str) -> ServiceSettings {
         database_url: database_url.to_owned(),
         job_poll_interval: Duration::from_millis(10),
         job_lease: Duration::from_secs(30),
+        semantic: None,
     }
 }
 
@@ -176,4 +177,65 @@ async fn reads_of_unknown_environments_are_not_found() {
     ));
     assert!(matches!(app.service.start_analysis(&missing).await, Err(ServiceError::NotFound { .. })));
     assert!(matches!(app.service.conflict(42).await, Err(ServiceError::NotFound { what: Resource::Conflict, .. })));
+}
+
+/// A deterministic stand-in model that counts the texts it embeds. (What real vectors
+/// find is tested with the real model in mtgs-embed and the CLI; this tests the cache.)
+#[derive(Debug)]
+struct CountingEmbedder {
+    id: &'static str,
+    embedded: std::sync::atomic::AtomicUsize,
+}
+
+impl mtgs_detect::semantic::Embedder for CountingEmbedder {
+    fn model_id(&self) -> &str {
+        self.id
+    }
+
+    fn dimensions(&self) -> usize {
+        3
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, mtgs_detect::semantic::EmbedError> {
+        self.embedded.fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok(texts.iter().map(|text| vec![1.0, text.len() as f32, 0.5]).collect())
+    }
+}
+
+fn with_model(database_url: &str, store: Store, model: &Arc<CountingEmbedder>) -> Service {
+    let embedder: Arc<dyn mtgs_detect::semantic::Embedder> = model.clone();
+    let settings =
+        ServiceSettings { semantic: Some(mtgs_service::SemanticSettings::new(embedder)), ..settings(database_url) };
+    Service::with_clock(store, settings, Arc::new(|| 1_700_000_000_000))
+}
+
+#[tokio::test]
+async fn each_tool_is_embedded_once_per_model_and_a_new_model_re_embeds() {
+    let app = app().await;
+    let embedded = |model: &CountingEmbedder| model.embedded.load(std::sync::atomic::Ordering::SeqCst);
+    let model_a = Arc::new(CountingEmbedder { id: "model-a", embedded: 0.into() });
+    let store = Store::open(&app.database_url).await.expect("opens");
+    let service = with_model(&app.database_url, store.clone(), &model_a);
+    let tools = json!([tool("list_rows", "List the rows of a table"), tool("drop_table", "Drop a table")]);
+    service.register(batch("prod", "db", tools.clone())).await.expect("registers");
+    assert_eq!(embedded(&model_a), 2);
+
+    // Checking the same definitions again, and rebuilding the detector in a fresh
+    // service, reads the cache.
+    service.check(batch("prod", "db", tools.clone())).await.expect("checks");
+    let restarted = with_model(&app.database_url, store.clone(), &model_a);
+    restarted.check(batch("prod", "other", json!([tool("count_rows", "Count rows")]))).await.expect("checks");
+    assert_eq!(embedded(&model_a), 3, "only the new definition was embedded");
+
+    // Another model shares nothing with the first: it embeds every tool it needs.
+    let model_b = Arc::new(CountingEmbedder { id: "model-b", embedded: 0.into() });
+    let switched = with_model(&app.database_url, store.clone(), &model_b);
+    switched.warm_up().await.expect("warms up");
+    assert_eq!(embedded(&model_b), 2, "the registry, embedded in the background warm-up");
+    switched.check(batch("prod", "db", tools)).await.expect("checks");
+    assert_eq!(embedded(&model_b), 2);
+    assert_eq!(
+        store.embedding_counts().await.expect("counts"),
+        vec![("model-a".to_owned(), 3), ("model-b".to_owned(), 2)]
+    );
 }

@@ -1,6 +1,6 @@
-//! Persistence of the registry: environments, servers, tools, conflicts and the job queue,
-//! on SQLite (the embedded default) through sqlx's `Any` driver, so that a PostgreSQL
-//! backend is another set of migrations rather than another code path.
+//! Persistence of the registry: environments, servers, tools, conflicts, the job queue and
+//! stage 3's vector cache, on SQLite (the embedded default) through sqlx's `Any` driver,
+//! so that a PostgreSQL backend is another set of migrations rather than another code path.
 //!
 //! Times are integer milliseconds since the Unix epoch, passed in by the caller (the
 //! service owns the clock, so tests are deterministic). JSON is stored as TEXT.
@@ -10,6 +10,7 @@
 
 mod conflicts;
 mod connect;
+mod embeddings;
 mod environments;
 mod jobs;
 mod rows;
@@ -188,6 +189,28 @@ impl Store {
     /// Sets a conflict's triage status; `None` when there is no such conflict.
     pub async fn set_conflict_status(&self, id: i64, status: ConflictStatus, now: i64) -> Result<Option<Conflict>> {
         conflicts::set_status(&mut *self.pool.acquire().await?, id, status, now).await
+    }
+
+    /// Cached vectors of `model_id` for those of `fingerprints` (SHA-256 hex of the
+    /// embedded text) that have one.
+    pub async fn embeddings(
+        &self,
+        model_id: &str,
+        fingerprints: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<f32>>> {
+        embeddings::get(&mut *self.pool.acquire().await?, model_id, fingerprints).await
+    }
+
+    /// Caches vectors of `model_id` by fingerprint; ones already cached are kept.
+    pub async fn put_embeddings(&self, model_id: &str, vectors: &[(String, Vec<f32>)], now: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        embeddings::put(&mut tx, model_id, vectors, now).await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// Cached vectors per model identity.
+    pub async fn embedding_counts(&self) -> Result<Vec<(String, i64)>> {
+        embeddings::counts(&mut *self.pool.acquire().await?).await
     }
 
     pub async fn health_counts(&self, environment_id: i64) -> Result<HealthCounts> {

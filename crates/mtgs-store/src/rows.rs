@@ -15,11 +15,18 @@ use crate::{Result, StoreError};
 /// below SQLite's limit (32,766 since 3.32; 999 before) and PostgreSQL's (65,535).
 pub(crate) const CHUNK: usize = 400;
 
-/// A bound value. `Any` carries integers and text for everything the registry filters on.
+/// A bound value: integers and text for everything the registry filters on, bytes for vectors.
 #[derive(Debug, Clone)]
 pub(crate) enum Param {
     Int(i64),
     Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<Vec<u8>> for Param {
+    fn from(value: Vec<u8>) -> Self {
+        Param::Blob(value)
+    }
 }
 
 impl From<i64> for Param {
@@ -87,6 +94,7 @@ impl Sql {
             query = match param {
                 Param::Int(value) => query.bind(value),
                 Param::Text(value) => query.bind(value),
+                Param::Blob(value) => query.bind(value),
             };
         }
         query

@@ -978,3 +978,42 @@ async fn raw_connection(fixture: &Fixture) -> Result<sqlx::SqliteConnection, sql
     use sqlx::Connection;
     sqlx::SqliteConnection::connect(&format!("sqlite://{}", fixture.dir.path().join("test.db").display())).await
 }
+
+#[tokio::test]
+async fn embeddings_are_cached_per_model_and_never_mixed() -> TestResult {
+    let fixture = fresh().await?;
+    let store = &fixture.store;
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    store.put_embeddings("model-1", &[(a.clone(), vec![0.6, 0.8]), (b.clone(), vec![1.0, 0.0])], 1).await?;
+    // A second write of a cached fingerprint keeps the first vector.
+    store.put_embeddings("model-1", &[(a.clone(), vec![0.0, 1.0])], 2).await?;
+    store.put_embeddings("model-2", &[(a.clone(), vec![0.0, 0.0, 1.0])], 3).await?;
+
+    let found = store.embeddings("model-1", &[a.as_str(), b.as_str(), &"c".repeat(64)]).await?;
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[&a], vec![0.6, 0.8]);
+    assert_eq!(store.embeddings("model-2", &[a.as_str(), b.as_str()]).await?[&a], vec![0.0, 0.0, 1.0]);
+    assert!(store.embeddings("model-3", &[a.as_str()]).await?.is_empty());
+    assert_eq!(store.embedding_counts().await?, vec![("model-1".into(), 2), ("model-2".into(), 1)]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn many_embeddings_are_written_and_read_in_chunks() -> TestResult {
+    let fixture = fresh().await?;
+    let vectors: Vec<(String, Vec<f32>)> = (0..1_000).map(|i| (format!("{i:064}"), vec![i as f32; 384])).collect();
+    fixture.store.put_embeddings("m", &vectors, 1).await?;
+    let keys: Vec<&str> = vectors.iter().map(|(key, _)| key.as_str()).collect();
+    let found = fixture.store.embeddings("m", &keys).await?;
+    assert_eq!(found.len(), 1_000);
+    assert_eq!(found[&vectors[999].0], vectors[999].1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_malformed_fingerprint_is_refused_by_the_schema() -> TestResult {
+    let fixture = fresh().await?;
+    assert!(fixture.store.put_embeddings("m", &[("short".into(), vec![1.0])], 1).await.is_err());
+    assert!(fixture.store.embeddings("m", &["short"]).await?.is_empty());
+    Ok(())
+}

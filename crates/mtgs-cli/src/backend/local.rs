@@ -27,7 +27,7 @@ impl Local {
                 .with_context(|| format!("cannot create the data directory {}", dir.display()))
                 .map_err(Failure::unavailable)?;
         }
-        let service = Service::open(&settings.service)
+        let service = Service::open(&settings.service_settings()?)
             .await
             .with_context(|| format!("cannot open the database {}", settings.service.database_url))
             .map_err(Failure::unavailable)?;

@@ -15,6 +15,7 @@ use super::analyze::{advance, progress_bar};
 use crate::args::{EvalArgs, EvalHalf};
 use crate::failure::{Exit, Failure};
 use crate::output::Printer;
+use mtgs_embed::EmbedderSettings;
 
 /// One corpus file: a server and its tools.
 struct CorpusServer {
@@ -70,7 +71,7 @@ fn read_labels(path: &Path, corpus: &[CorpusServer]) -> Result<Labels, Failure> 
     Ok(labels)
 }
 
-pub async fn run(args: &EvalArgs, printer: &Printer) -> Result<Exit, Failure> {
+pub async fn run(args: &EvalArgs, embedder: &EmbedderSettings, printer: &Printer) -> Result<Exit, Failure> {
     let started = Instant::now();
     let corpus = read_corpus(&args.corpus)?;
     let labels = read_labels(&args.labels, &corpus)?;
@@ -100,11 +101,25 @@ pub async fn run(args: &EvalArgs, printer: &Printer) -> Result<Exit, Failure> {
         }
     };
 
-    let scratch = tempfile::tempdir().context("cannot create a scratch directory").map_err(Failure::unavailable)?;
+    let temporary = tempfile::tempdir().context("cannot create a scratch directory").map_err(Failure::unavailable)?;
+    let scratch = match &args.scratch {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))
+                .map_err(Failure::unavailable)?;
+            dir.as_path()
+        }
+        None => temporary.path(),
+    };
+    let mut semantic = crate::settings::load_semantic(embedder)?;
+    if let (Some(semantic), Some(bands)) = (semantic.as_mut(), &args.semantic_bands) {
+        semantic.thresholds = parse_bands(bands)?;
+    }
     let settings = ServiceSettings {
-        database_url: mtgs_service::database_url_in(scratch.path()),
+        database_url: mtgs_service::database_url_in(scratch),
         job_poll_interval: std::time::Duration::from_millis(50),
         job_lease: std::time::Duration::from_secs(600),
+        semantic,
     };
     let service =
         Service::open(&settings).await.context("cannot open the scratch database").map_err(Failure::unavailable)?;
@@ -139,6 +154,8 @@ pub async fn run(args: &EvalArgs, printer: &Printer) -> Result<Exit, Failure> {
         .map_err(|error| Failure::unavailable(anyhow!("{error}")))?;
     let findings: Vec<mtgs_core::Finding> = conflicts.into_iter().map(|conflict| conflict.finding).collect();
     let report = score(&labels, &findings, half, seed, min_severity);
+    let pairs =
+        if printer.json() { labelled_pairs(&service, &corpus, &labels, &findings, seed).await? } else { Vec::new() };
     let timing = json!({
         "servers": corpus.len(),
         "tools": tools,
@@ -149,7 +166,7 @@ pub async fn run(args: &EvalArgs, printer: &Printer) -> Result<Exit, Failure> {
     });
 
     if printer.json() {
-        printer.print_json(&json!({"report": report, "run": timing}));
+        printer.print_json(&json!({"report": report, "run": timing, "pairs": pairs}));
     } else {
         print_report(&report, &timing, args.show.unwrap_or(usize::MAX));
     }
@@ -160,6 +177,81 @@ pub async fn run(args: &EvalArgs, printer: &Printer) -> Result<Exit, Failure> {
         }
         _ => Ok(Exit::Success),
     }
+}
+
+fn parse_bands(text: &str) -> Result<mtgs_detect::semantic::SemanticThresholds, Failure> {
+    let bad = || Failure::input(anyhow!("--semantic-bands: expected LOW,MEDIUM,HIGH,RANK, found '{text}'"));
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let [low, medium, high, rank] = parts.as_slice() else { return Err(bad()) };
+    let number = |part: &str| part.parse::<f32>().map_err(|_| bad());
+    Ok(mtgs_detect::semantic::SemanticThresholds {
+        low: number(low)?,
+        medium: number(medium)?,
+        high: number(high)?,
+        mutual_rank: rank.parse().map_err(|_| bad())?,
+    })
+}
+
+/// Every labelled pair with its half, its stage 3 similarity (when stage 3 ran) and what
+/// each stage found: the data thresholds are calibrated on (`eval/calibrate.py`).
+async fn labelled_pairs(
+    service: &Service,
+    corpus: &[CorpusServer],
+    labels: &Labels,
+    findings: &[mtgs_core::Finding],
+    seed: u64,
+) -> Result<Vec<Value>, Failure> {
+    let definitions: std::collections::HashMap<ToolKey, &mtgs_core::ToolDef> = corpus
+        .iter()
+        .flat_map(|entry| {
+            entry
+                .tools
+                .iter()
+                .map(|tool| (ToolKey { server: entry.server.clone(), name: tool.def.name.clone() }, &tool.def))
+        })
+        .collect();
+    let sides: Vec<(ServerName, mtgs_core::ToolDef)> = labels
+        .pairs
+        .iter()
+        .flat_map(|pair| [&pair.a, &pair.b])
+        .filter_map(|key| definitions.get(key).map(|def| (key.server.clone(), (*def).clone())))
+        .collect();
+    if sides.len() != labels.pairs.len() * 2 {
+        return Err(Failure::input(anyhow!("a labelled tool is missing from the corpus")));
+    }
+    let vectors = service
+        .embeddings_of(sides)
+        .await
+        .map_err(|error| Failure::unavailable(anyhow!("embedding failed: {error}")))?;
+    Ok(labels
+        .pairs
+        .iter()
+        .zip(vectors.chunks(2))
+        .map(|(pair, vectors)| {
+            let similarity = match (&vectors[0], &vectors[1]) {
+                (Some(a), Some(b)) => Some(mtgs_detect::semantic::cosine(a.as_slice(), b.as_slice())),
+                _ => None,
+            };
+            let found: Vec<Value> = findings
+                .iter()
+                .filter(|finding| {
+                    (finding.tool_a == pair.a && finding.tool_b == pair.b)
+                        || (finding.tool_a == pair.b && finding.tool_b == pair.a)
+                })
+                .map(|finding| json!({"stage": finding.stage, "kind": finding.kind, "severity": finding.severity, "evidence": finding.evidence}))
+                .collect();
+            json!({
+                "id": pair.id,
+                "half": mtgs_service::eval::half_of(&pair.id, seed),
+                "conflict": pair.conflict,
+                "a": pair.a,
+                "b": pair.b,
+                "same_server": pair.a.server == pair.b.server,
+                "similarity": similarity,
+                "findings": found,
+            })
+        })
+        .collect())
 }
 
 fn metrics_row(table: &mut Table, label: &str, metrics: &mtgs_service::eval::Metrics) {

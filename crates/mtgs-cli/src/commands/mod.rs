@@ -15,10 +15,11 @@ use crate::settings::{self, Settings};
 
 pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     if let Command::Serve(args) = &cli.command {
-        return serve::run(args, &settings::local_settings(&cli.global)).await;
+        return serve::run(args, &settings::local_settings(&cli.global)?).await;
     }
     if let Command::Eval(args) = &cli.command {
-        return eval::run(args, &Printer::new(Settings::resolve(&cli.global)?.output)).await;
+        let embedder = settings::embedder_settings(&cli.global.embed)?;
+        return eval::run(args, &embedder, &Printer::new(Settings::resolve(&cli.global)?.output)).await;
     }
     let settings = Settings::resolve(&cli.global)?;
     let printer = Printer::new(settings.output);

@@ -15,7 +15,7 @@ pub async fn run(args: &ServeArgs, local: &LocalSettings) -> Result<Exit, Failur
             .with_context(|| format!("cannot create the data directory {}", dir.display()))
             .map_err(Failure::unavailable)?;
     }
-    let settings = ServerSettings { bind: args.bind.to_string(), service: local.service.clone() };
+    let settings = ServerSettings { bind: args.bind.to_string(), service: local.service_settings()? };
     let app = Application::build(&settings).await.map_err(Failure::unavailable)?;
     println!("mtgs listening on http://{}", app.local_addr());
     // Scripts wait for this line before sending requests.

@@ -372,7 +372,7 @@ fn same_name_but_vendor(a: &PreparedTool, b: &PreparedTool) -> Option<usize> {
 
 /// Whether each name holds an action the other lacks, and no action of one is a synonym
 /// of an action of the other.
-fn names_differ_in_action(a: &PreparedTool, b: &PreparedTool) -> bool {
+pub(crate) fn names_differ_in_action(a: &PreparedTool, b: &PreparedTool) -> bool {
     let actions = |tool: &PreparedTool| -> BTreeSet<String> {
         tool.words
             .iter()

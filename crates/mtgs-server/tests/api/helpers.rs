@@ -23,6 +23,7 @@ pub async fn spawn_app() -> TestApp {
             database_url: format!("sqlite://{}", data_dir.path().join("mtgs.db").display()),
             job_poll_interval: Duration::from_millis(20),
             job_lease: Duration::from_secs(30),
+            semantic: None,
         },
     };
     let app = Application::build(&settings).await.expect("the application builds");

@@ -1,0 +1,58 @@
+//! What the benches and tests of mtgs-embed share: a deterministic generator and the real
+//! tool definitions of `eval/corpus`. Included with `mod common;` (benches) or
+//! `#[path = "../benches/common/mod.rs"] mod common;` (tests).
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use mtgs_core::ToolDef;
+use serde_json::Value;
+
+/// SplitMix64: a deterministic generator without a dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f32 {
+        let u = self.unit().max(f32::MIN_POSITIVE);
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    }
+
+    pub fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+}
+
+/// Every tool definition in `eval/corpus`, servers in file-name order.
+pub fn corpus() -> Vec<ToolDef> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/corpus");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("eval/corpus exists")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json") && !path.ends_with("skipped.json"))
+        .collect();
+    paths.sort();
+    let mut tools = Vec::new();
+    for path in paths {
+        let document: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("readable")).expect("JSON");
+        for tool in document["tools"].as_array().into_iter().flatten() {
+            tools.push(ToolDef::parse(tool).expect("corpus tools are valid").def);
+        }
+    }
+    tools
+}

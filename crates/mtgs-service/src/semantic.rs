@@ -1,0 +1,154 @@
+//! Stage 3 in the service: each tool's fingerprint is embedded once per model (vectors
+//! are cached in the store under the model's identity and the fingerprint's hash), and
+//! detectors are built with the semantic stage when an embedder is configured.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mtgs_core::{ServerName, ToolDef};
+use mtgs_detect::semantic::{
+    EmbedError, Embedder, Embedding, ExactIndex, SemanticThresholds, VectorIndex, fingerprint,
+};
+use mtgs_detect::{Detector, PreparedTool};
+use sha2::{Digest, Sha256};
+
+use crate::registry::Service;
+use crate::{Result, ServiceError};
+
+/// Texts sent to the embedder per call: bounds the memory of one call and lets progress
+/// and cache writes happen between calls.
+const EMBED_CHUNK: usize = 256;
+
+/// How stage 3 runs: the model, the similarity bands, and the index kind.
+#[derive(Clone)]
+pub struct SemanticSettings {
+    pub embedder: Arc<dyn Embedder>,
+    pub thresholds: SemanticThresholds,
+    /// Builds the vector index for a registry of about `len` tools of `dimensions`.
+    pub index: Arc<dyn Fn(usize, usize) -> Box<dyn VectorIndex> + Send + Sync>,
+}
+
+impl SemanticSettings {
+    /// `embedder` with the calibrated thresholds and exact search.
+    pub fn new(embedder: Arc<dyn Embedder>) -> Self {
+        Self {
+            embedder,
+            thresholds: SemanticThresholds::default(),
+            index: Arc::new(|dimensions, _len| Box::new(ExactIndex::new(dimensions))),
+        }
+    }
+}
+
+impl std::fmt::Debug for SemanticSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SemanticSettings")
+            .field("embedder", &self.embedder.model_id())
+            .field("thresholds", &self.thresholds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 (hex) of a fingerprint: the cache key beside the model's identity.
+pub fn fingerprint_hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+impl Service {
+    /// An empty detector with the configured stages, for about `len` tools.
+    pub(crate) fn new_detector(&self, len: usize) -> Detector {
+        match &self.inner.settings.semantic {
+            Some(semantic) => {
+                Detector::with_semantic((semantic.index)(semantic.embedder.dimensions(), len), semantic.thresholds)
+            }
+            None => Detector::with_default_stages(),
+        }
+    }
+
+    /// The tools prepared for detection, each with its embedding when stage 3 is on.
+    /// Cached vectors are reused; missing ones are computed (on blocking threads) and
+    /// cached. When the model fails, the tools go without vectors and stage 3 reports
+    /// that it did not run for them; checks still run stages 1 and 2.
+    pub(crate) async fn prepare(&self, tools: Vec<(ServerName, ToolDef)>) -> Result<Vec<PreparedTool>> {
+        let Some(semantic) = self.inner.settings.semantic.clone() else {
+            return Ok(tools.into_iter().map(|(server, def)| PreparedTool::new(server, def)).collect());
+        };
+        let texts: Vec<String> = tools.iter().map(|(_, def)| fingerprint(def)).collect();
+        let hashes: Vec<String> = texts.iter().map(|text| fingerprint_hash(text)).collect();
+        let vectors = match self.vectors(&semantic.embedder, &texts, &hashes).await {
+            Ok(vectors) => vectors,
+            Err(ServiceError::Embedding(error)) => {
+                tracing::warn!(%error, model = semantic.embedder.model_id(), "embedding failed; stage 3 skipped");
+                HashMap::new()
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(tools
+            .into_iter()
+            .zip(&hashes)
+            .map(|((server, def), hash)| {
+                let embedding = vectors.get(hash).and_then(|vector| Embedding::new(vector.clone()));
+                PreparedTool::new(server, def).with_embedding(embedding)
+            })
+            .collect())
+    }
+
+    /// Stage 3's embedding of each tool (from the cache, else computed); `None` for all
+    /// when stage 3 is off or the model failed.
+    pub async fn embeddings_of(&self, tools: Vec<(ServerName, ToolDef)>) -> Result<Vec<Option<Embedding>>> {
+        Ok(self.prepare(tools).await?.into_iter().map(|tool| tool.embedding).collect())
+    }
+
+    /// Vectors by fingerprint hash for `texts`: from the cache, else computed and cached.
+    async fn vectors(
+        &self,
+        embedder: &Arc<dyn Embedder>,
+        texts: &[String],
+        hashes: &[String],
+    ) -> Result<HashMap<String, Vec<f32>>> {
+        let model = embedder.model_id().to_owned();
+        let mut unique: Vec<&str> = hashes.iter().map(String::as_str).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let mut found = self.store().embeddings(&model, &unique).await?;
+        found.retain(|_, vector| vector.len() == embedder.dimensions());
+        if found.len() == unique.len() {
+            return Ok(found);
+        }
+        // Another caller may be embedding the same tools: wait, then read the cache again.
+        let _embedding = self.inner.embedding.lock().await;
+        let missing_keys: Vec<&str> = unique.iter().copied().filter(|hash| !found.contains_key(*hash)).collect();
+        let mut cached = self.store().embeddings(&model, &missing_keys).await?;
+        cached.retain(|_, vector| vector.len() == embedder.dimensions());
+        found.extend(cached);
+
+        let mut queued = std::collections::HashSet::new();
+        let missing: Vec<(String, String)> = texts
+            .iter()
+            .zip(hashes)
+            .filter(|(_, hash)| !found.contains_key(*hash) && queued.insert(hash.as_str()))
+            .map(|(text, hash)| (hash.clone(), text.clone()))
+            .collect();
+        for chunk in missing.chunks(EMBED_CHUNK) {
+            let embedder = embedder.clone();
+            let batch: Vec<String> = chunk.iter().map(|(_, text)| text.clone()).collect();
+            let computed = tokio::task::spawn_blocking(move || {
+                let texts: Vec<&str> = batch.iter().map(String::as_str).collect();
+                embedder.embed(&texts)
+            })
+            .await
+            .map_err(|error| ServiceError::Internal(format!("embedding thread failed: {error}")))?
+            .map_err(ServiceError::Embedding)?;
+            if computed.len() != chunk.len() {
+                return Err(ServiceError::Embedding(EmbedError::BadResponse(format!(
+                    "{} vectors for {} texts",
+                    computed.len(),
+                    chunk.len()
+                ))));
+            }
+            let rows: Vec<(String, Vec<f32>)> = chunk.iter().map(|(hash, _)| hash.clone()).zip(computed).collect();
+            self.store().put_embeddings(&model, &rows, self.now()).await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+}
