@@ -7,7 +7,7 @@
 //! [`PreparedTool`](crate::PreparedTool) before inserting or checking it. The stage only
 //! indexes and compares vectors, through a [`VectorIndex`].
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -179,23 +179,53 @@ impl VectorIndex for ExactIndex {
         if query.as_slice().len() != self.dimensions || k == 0 {
             return Vec::new();
         }
-        let mut scored: Vec<(ToolIdx, f32)> = self
-            .vectors
-            .chunks_exact(self.dimensions)
-            .zip(&self.owners)
-            .filter(|(_, owner)| !skip(**owner))
-            .map(|(vector, owner)| (*owner, cosine(query.as_slice(), vector)))
-            .collect();
-        let k = k.min(scored.len());
-        if k == 0 {
-            return Vec::new();
+        // The best k so far in a min-heap; `skip` is asked only about vectors that would
+        // enter it, so a scan costs one dot product per vector and no allocation per vector.
+        let mut best: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
+        for (vector, owner) in self.vectors.chunks_exact(self.dimensions).zip(&self.owners) {
+            let ranked = Ranked { score: cosine(query.as_slice(), vector), idx: *owner };
+            if best.len() == k && best.peek().is_some_and(|worst| ranked >= *worst) {
+                continue;
+            }
+            if skip(*owner) {
+                continue;
+            }
+            best.push(ranked);
+            if best.len() > k {
+                best.pop();
+            }
         }
-        scored.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(k);
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored
+        best.into_sorted_vec().into_iter().map(|ranked| (ranked.idx, ranked.score)).collect()
     }
 }
+
+/// A scored tool ordered best first: higher score, then lower index. The heap's top is
+/// the greatest, which is the worst kept.
+#[derive(Debug, Clone, Copy)]
+struct Ranked {
+    score: f32,
+    idx: ToolIdx,
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.score.total_cmp(&self.score).then(self.idx.cmp(&other.idx))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Ranked {}
 
 /// When similarity becomes a finding, calibrated on the eval tuning half
 /// (`docs/semantic-calibration.md` has the curve).
