@@ -84,6 +84,26 @@ impl Detector {
         idx
     }
 
+    /// Adds many prepared tools at once (each replacing the one with its key), letting
+    /// stages index them in bulk: how a detector is built from the store.
+    pub fn insert_many(&mut self, tools: Vec<PreparedTool>) {
+        // Of two tools with one key, the later wins (as with repeated `insert_prepared`).
+        let last: HashMap<ToolKey, usize> = tools.iter().enumerate().map(|(i, tool)| (tool.key.clone(), i)).collect();
+        let mut indices = Vec::with_capacity(last.len());
+        for (position, tool) in tools.into_iter().enumerate() {
+            if last.get(&tool.key) != Some(&position) {
+                continue;
+            }
+            self.remove(&tool.key);
+            indices.push(self.tools.insert(tool));
+        }
+        let inserted: Vec<(ToolIdx, &PreparedTool)> =
+            indices.iter().filter_map(|idx| self.tools.get(*idx).map(|tool| (*idx, tool))).collect();
+        for stage in &mut self.stages {
+            stage.insert_many(&inserted);
+        }
+    }
+
     /// Removes a tool; `false` if it was not registered.
     pub fn remove(&mut self, key: &ToolKey) -> bool {
         let Some((idx, tool)) = self.tools.remove(key) else {

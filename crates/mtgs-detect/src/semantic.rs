@@ -120,6 +120,14 @@ pub trait VectorIndex: Send + Sync + Debug {
     /// Adds (or replaces) the vector of `idx`.
     fn insert(&mut self, idx: ToolIdx, vector: &Embedding);
 
+    /// Adds many vectors; the default inserts them one by one. Indexes that build faster
+    /// in bulk (an HNSW graph, on several threads) override it.
+    fn insert_many(&mut self, items: Vec<(ToolIdx, Embedding)>) {
+        for (idx, vector) in items {
+            self.insert(idx, &vector);
+        }
+    }
+
     fn remove(&mut self, idx: ToolIdx);
 
     /// Up to `k` tools most similar to `query`, most similar first, leaving out `skip`.
@@ -308,6 +316,12 @@ impl Stage for SemanticStage {
         if let Some(embedding) = &tool.embedding {
             self.index.insert(idx, embedding);
         }
+    }
+
+    fn insert_many(&mut self, tools: &[(ToolIdx, &PreparedTool)]) {
+        let items =
+            tools.iter().filter_map(|(idx, tool)| tool.embedding.clone().map(|vector| (*idx, vector))).collect();
+        self.index.insert_many(items);
     }
 
     fn remove(&mut self, idx: ToolIdx, _tool: &PreparedTool) {

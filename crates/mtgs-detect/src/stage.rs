@@ -126,6 +126,15 @@ pub trait Stage: Send + Sync + std::fmt::Debug {
     /// A tool entered the registry at `idx`.
     fn insert(&mut self, idx: ToolIdx, tool: &PreparedTool);
 
+    /// Many tools entered the registry at once (a detector built from the store). The
+    /// default inserts them one by one; a stage whose index builds faster in bulk
+    /// overrides it.
+    fn insert_many(&mut self, tools: &[(ToolIdx, &PreparedTool)]) {
+        for (idx, tool) in tools {
+            self.insert(*idx, tool);
+        }
+    }
+
     /// The tool at `idx` left the registry.
     fn remove(&mut self, idx: ToolIdx, tool: &PreparedTool);
 

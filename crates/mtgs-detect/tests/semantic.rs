@@ -169,3 +169,26 @@ fn the_fingerprint_holds_name_words_description_and_parameters() {
     repo name: owner/name
     ");
 }
+
+#[test]
+fn a_detector_built_in_bulk_answers_like_one_built_tool_by_tool() {
+    let tools = || {
+        vec![
+            prepared("jira", tool("jira_create_issue", "File a Jira issue"), &[1.0, 1.0, 0.0]),
+            prepared("notes", tool("write_note", "Write a note"), &[0.0, 0.0, 1.0]),
+            prepared("asana", tool("asana_create_task", "Add an Asana task"), &[1.0, 1.1, 0.05]),
+            // The same key again: the later definition wins.
+            prepared("notes", tool("write_note", "Write a short note"), &[0.1, 0.0, 1.0]),
+        ]
+    };
+    let mut one_by_one = detector();
+    for tool in tools() {
+        one_by_one.insert_prepared(tool);
+    }
+    let mut bulk = detector();
+    bulk.insert_many(tools());
+    assert_eq!(bulk.len(), 3);
+    let candidate = prepared("linear", tool("linear_create_ticket", "Open a Linear ticket"), &[1.0, 0.3, 0.9]);
+    assert_eq!(semantic_findings(&bulk, &candidate), semantic_findings(&one_by_one, &candidate));
+    assert_eq!(bulk.analyze(1, &|_, _| {}), one_by_one.analyze(1, &|_, _| {}));
+}

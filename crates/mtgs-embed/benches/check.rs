@@ -145,10 +145,14 @@ fn main() {
             }
             None => Detector::with_default_stages(),
         };
-        for (server, def, base) in tools {
-            let embedding = corpus_vectors.get(base).map(|vector| jitter(vector, &mut rng));
-            detector.insert_prepared(PreparedTool::new(server, def).with_embedding(embedding));
-        }
+        let prepared: Vec<PreparedTool> = tools
+            .into_iter()
+            .map(|(server, def, base)| {
+                let embedding = corpus_vectors.get(base).map(|vector| jitter(vector, &mut rng));
+                PreparedTool::new(server, def).with_embedding(embedding)
+            })
+            .collect();
+        detector.insert_many(prepared);
         let build = started.elapsed();
 
         let mut query_rng = Rng(seed ^ 0xDEAD_BEEF);

@@ -347,6 +347,23 @@ impl VectorIndex for HnswIndex {
         }
     }
 
+    /// Into an empty index, builds the graph on all cores ([`HnswIndex::build`]);
+    /// otherwise one at a time.
+    fn insert_many(&mut self, items: Vec<(ToolIdx, Embedding)>) {
+        if self.vectors.is_empty() && items.len() > 1 {
+            match Self::build(self.dimensions, self.settings, items.iter().cloned()) {
+                Ok(built) => {
+                    *self = built;
+                    return;
+                }
+                Err(error) => tracing::warn!(%error, "building the HNSW graph in bulk failed; inserting one by one"),
+            }
+        }
+        for (idx, vector) in items {
+            self.insert(idx, &vector);
+        }
+    }
+
     fn remove(&mut self, idx: ToolIdx) {
         self.detach(idx);
     }
@@ -479,6 +496,10 @@ impl VectorIndex for AnyIndex {
 
     fn insert(&mut self, idx: ToolIdx, vector: &Embedding) {
         self.inner_mut().insert(idx, vector);
+    }
+
+    fn insert_many(&mut self, items: Vec<(ToolIdx, Embedding)>) {
+        self.inner_mut().insert_many(items);
     }
 
     fn remove(&mut self, idx: ToolIdx) {

@@ -317,3 +317,26 @@ fn index_for_picks_the_exact_scan_below_the_threshold_and_hnsw_at_it() {
     assert!(format!("{:?}", index_for(DIMS, 10, 1_000)).starts_with("Exact"));
     assert!(format!("{:?}", index_for(DIMS, 1_000, 1_000)).starts_with("Hnsw"));
 }
+
+#[test]
+fn a_graph_built_in_bulk_finds_what_the_exact_scan_finds_and_then_grows_one_by_one() {
+    let mut rng = Rng(11);
+    let vectors = clustered(&mut rng, 2_000, DIMS);
+    let items: Vec<(ToolIdx, Embedding)> =
+        vectors.iter().enumerate().map(|(position, vector)| (ToolIdx(position as u32), vector.clone())).collect();
+    let (exact, _) = both(&vectors);
+    let mut bulk = HnswIndex::new(DIMS, HnswSettings::default()).expect("usearch creates an index");
+    bulk.insert_many(items);
+    assert_eq!(bulk.len(), 2_000);
+    let (mut found, mut expected) = (0, 0);
+    for query in clustered(&mut rng, 100, DIMS) {
+        let truth = ids(&exact.nearest(&query, 10, NOTHING));
+        found += ids(&bulk.nearest(&query, 10, NOTHING)).intersection(&truth).count();
+        expected += truth.len();
+    }
+    assert!(found as f64 / expected as f64 >= 0.95, "recall {found}/{expected}");
+    // A non-empty graph takes further tools one at a time.
+    let extra = random_unit(&mut rng, DIMS);
+    bulk.insert_many(vec![(ToolIdx(5_000), extra.clone())]);
+    assert_eq!(bulk.nearest(&extra, 1, NOTHING)[0].0, ToolIdx(5_000));
+}

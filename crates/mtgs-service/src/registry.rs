@@ -226,9 +226,7 @@ impl Service {
         let mut detector = self.new_detector(tools.len());
         let prepared = self.prepare(tools.into_iter().map(|tool| (tool.server, tool.def)).collect()).await?;
         tokio::task::spawn_blocking(move || {
-            for tool in prepared {
-                detector.insert_prepared(tool);
-            }
+            detector.insert_many(prepared);
             detector
         })
         .await
