@@ -114,6 +114,17 @@ pub struct CheckResponse {
     pub verdict: Verdict,
     pub conflicts: Vec<Conflict>,
     pub lints: Vec<Lint>,
+    /// What the pipeline could not do (a stage that did not run, and why); absent when
+    /// every stage ran. A pass with warnings checked less than a pass without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// A stage that could not do its whole job for a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub stage: StageId,
+    pub message: String,
 }
 
 /// `201` body of `POST /v1/tools`.
@@ -121,6 +132,9 @@ pub struct CheckResponse {
 pub struct RegisterResponse {
     pub verdict: Verdict,
     pub tools: Vec<RegisteredTool>,
+    /// As in [`CheckResponse::warnings`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 /// One tool of a registration: the status it was given and what it drew.

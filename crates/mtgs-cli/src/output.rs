@@ -59,12 +59,14 @@ impl Printer {
             println!("{}", conflicts_table(&response.conflicts));
         }
         print_lints(&response.lints);
+        print_warnings(&response.warnings);
     }
 
     pub fn register(&self, response: &RegisterResponse, summary: &str) {
         if self.json() {
             return self.print_json(response);
         }
+        print_warnings(&response.warnings);
         let held = response.tools.iter().filter(|tool| tool.status == ToolStatus::PendingApproval).count();
         println!("verdict: {} ({summary}: {held} held for approval)", self.verdict(response.verdict));
         let mut table = table(["name", "status", "conflicts", "lints"]);
@@ -255,6 +257,13 @@ fn utc_time(ms: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", of_day / 3600, of_day % 3600 / 60, of_day % 60)
+}
+
+/// Stages that could not do their whole job, on stderr.
+fn print_warnings(warnings: &[mtgs_api::Warning]) {
+    for warning in warnings {
+        eprintln!("warning: {}: {}", warning.stage, warning.message);
+    }
 }
 
 #[cfg(test)]

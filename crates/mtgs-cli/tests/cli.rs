@@ -656,5 +656,11 @@ fn a_remote_embeddings_provider_runs_stage_3_and_its_outage_leaves_stages_1_and_
     let (code, stdout, stderr) =
         run(check.args(["tools", "check", "--env", "prod", "--file", &path, "--format", "json"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert_eq!(parse_json(&stdout)["conflicts"], json!([]), "{stdout}");
+    let body = parse_json(&stdout);
+    assert_eq!(body["conflicts"], json!([]), "{stdout}");
+    // The pass says what it did not check.
+    assert_eq!(body["warnings"].as_array().map(Vec::len), Some(1), "{stdout}");
+    assert_eq!(body["warnings"][0]["stage"], "semantic");
+    let message = body["warnings"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("stage 3 did not run (") && !message.contains("sk-test-secret"), "{message}");
 }

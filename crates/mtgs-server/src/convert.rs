@@ -24,6 +24,15 @@ pub fn api_error(error: &ServiceError) -> ApiError {
     ApiError::new(code, error.to_string())
 }
 
+/// What the stages could not do, as wire warnings.
+fn warnings(outcome: &BatchOutcome) -> Vec<mtgs_api::Warning> {
+    outcome
+        .diagnostics
+        .iter()
+        .map(|diagnostic| mtgs_api::Warning { stage: diagnostic.stage, message: diagnostic.message.clone() })
+        .collect()
+}
+
 /// A finding of a check or a registration as a wire conflict.
 pub fn conflict_view(environment: &EnvironmentName, view: &ConflictView) -> mtgs_api::Conflict {
     mtgs_api::Conflict::from_finding(environment, view.id, view.status, &view.finding)
@@ -44,7 +53,7 @@ pub fn check_response(environment: &EnvironmentName, outcome: &BatchOutcome) -> 
         }
         lints.extend(tool.lints.iter().map(|lint| mtgs_api::Lint::new(&tool.name, lint)));
     }
-    mtgs_api::CheckResponse { verdict: outcome.verdict, conflicts, lints }
+    mtgs_api::CheckResponse { verdict: outcome.verdict, conflicts, lints, warnings: warnings(outcome) }
 }
 
 /// The body of a registration. Every tool of a registration has a status; one without is
@@ -68,7 +77,7 @@ pub fn register_response(
             })
         })
         .collect::<Result<_, ApiError>>()?;
-    Ok(mtgs_api::RegisterResponse { verdict: outcome.verdict, tools })
+    Ok(mtgs_api::RegisterResponse { verdict: outcome.verdict, tools, warnings: warnings(outcome) })
 }
 
 /// Parses `SERVER/NAME` (`jira/create_task`, `@acme/jira/create_task`): split at the first

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use mtgs_core::{ConflictStatus, Finding, StageId, ToolKey, ToolStatus, Verdict};
-use mtgs_detect::{Detector, PreparedTool};
+use mtgs_detect::{Detector, Diagnostic, PreparedTool};
 use mtgs_store::FindingScope;
 
 use crate::registry::Service;
@@ -13,22 +13,58 @@ use crate::{BatchOutcome, ConflictView, Result, ServiceError, ToolBatch, ToolOut
 /// Findings for each tool of a batch, in order. Each tool is compared with the registry
 /// (leaving out the registered versions of the batch's own tools, which it replaces) and
 /// with the batch's earlier tools.
-fn detect_batch(detector: &Detector, mut earlier: Detector, tools: &[PreparedTool]) -> Vec<Vec<Finding>> {
-    let replaced: Vec<ToolKey> = tools.iter().map(|tool| tool.key.clone()).collect();
-    tools
+fn detect_batch(detector: &Detector, mut earlier: Detector, prepared: &Prepared) -> Detected {
+    let replaced: Vec<ToolKey> = prepared.tools.iter().map(|tool| tool.key.clone()).collect();
+    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let mut note = |found: Vec<Diagnostic>| {
+        for diagnostic in found {
+            if !diagnostics.contains(&diagnostic) {
+                diagnostics.push(diagnostic);
+            }
+        }
+    };
+    let findings = prepared
+        .tools
         .iter()
         .map(|tool| {
-            let mut findings = detector.check_prepared(tool, &replaced).findings;
-            findings.extend(earlier.check_prepared(tool, &[]).findings);
+            let registry = detector.check_prepared(tool, &replaced);
+            let batch = earlier.check_prepared(tool, &[]);
             earlier.insert_prepared(tool.clone());
+            note(registry.diagnostics);
+            note(batch.diagnostics);
+            let mut findings = registry.findings;
+            findings.extend(batch.findings);
             findings
         })
-        .collect()
+        .collect();
+    if let Some(failure) = &prepared.failure {
+        // One cause instead of one "no embedding" per tool.
+        diagnostics.retain(|diagnostic| diagnostic.stage != StageId::Semantic);
+        diagnostics.push(Diagnostic {
+            stage: StageId::Semantic,
+            message: format!("stage 3 did not run ({failure}); stages 1 and 2 did"),
+        });
+    }
+    Detected { findings, diagnostics }
+}
+
+/// The batch's tools prepared for detection, and why stage 3's model failed, if it did.
+struct Prepared {
+    tools: Vec<PreparedTool>,
+    failure: Option<String>,
+}
+
+/// Findings per tool of the batch, and what the stages could not do.
+struct Detected {
+    findings: Vec<Vec<Finding>>,
+    diagnostics: Vec<Diagnostic>,
 }
 
 /// The batch's tools prepared for detection (embedded when stage 3 is on).
-async fn prepare_batch(service: &Service, batch: &ToolBatch) -> Result<Vec<PreparedTool>> {
-    service.prepare(batch.tools.iter().map(|tool| (batch.server.clone(), tool.def.clone())).collect()).await
+async fn prepare_batch(service: &Service, batch: &ToolBatch) -> Result<Prepared> {
+    let tools = batch.tools.iter().map(|tool| (batch.server.clone(), tool.def.clone())).collect();
+    let (tools, failure) = service.prepare_reporting(tools).await?;
+    Ok(Prepared { tools, failure })
 }
 
 type TrackedKey = (ToolKey, ToolKey, StageId);
@@ -38,7 +74,12 @@ fn tracked_key(finding: &Finding) -> TrackedKey {
     (low.clone(), high.clone(), finding.stage)
 }
 
-fn outcome(batch: &ToolBatch, views: Vec<Vec<ConflictView>>, statuses: Option<Vec<ToolStatus>>) -> BatchOutcome {
+fn outcome(
+    batch: &ToolBatch,
+    views: Vec<Vec<ConflictView>>,
+    statuses: Option<Vec<ToolStatus>>,
+    diagnostics: Vec<Diagnostic>,
+) -> BatchOutcome {
     let verdict = Verdict::of(views.iter().flatten().map(|view| (view.finding.severity, view.status)));
     let tools = batch
         .tools
@@ -52,7 +93,7 @@ fn outcome(batch: &ToolBatch, views: Vec<Vec<ConflictView>>, statuses: Option<Ve
             conflicts,
         })
         .collect();
-    BatchOutcome { verdict, tools }
+    BatchOutcome { verdict, tools, diagnostics }
 }
 
 pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
@@ -63,7 +104,8 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
     let Some(cached) = guard.as_ref() else {
         return Err(ServiceError::Internal("detector missing after refresh".into()));
     };
-    let found = detect_batch(&cached.detector, service.new_detector(prepared.len()), &prepared);
+    let Detected { findings: found, diagnostics } =
+        detect_batch(&cached.detector, service.new_detector(prepared.tools.len()), &prepared);
     drop(guard);
 
     // Pairs already tracked keep their id, and their triage status moves as a
@@ -101,7 +143,7 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
                 .collect()
         })
         .collect();
-    Ok(outcome(&batch, views, None))
+    Ok(outcome(&batch, views, None, diagnostics))
 }
 
 pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
@@ -115,7 +157,8 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
     let Some(cached) = guard.as_mut() else {
         return Err(ServiceError::Internal("detector missing after refresh".into()));
     };
-    let found = detect_batch(&cached.detector, service.new_detector(prepared.len()), &prepared);
+    let Detected { findings: found, diagnostics } =
+        detect_batch(&cached.detector, service.new_detector(prepared.tools.len()), &prepared);
 
     let written = async {
         let mut tx = service.store().begin().await?;
@@ -163,7 +206,7 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
     match written {
         Ok((views, statuses, generation)) => {
             if generation == cached.generation + 1 {
-                for tool in prepared {
+                for tool in prepared.tools {
                     cached.detector.insert_prepared(tool);
                 }
                 cached.generation = generation;
@@ -171,7 +214,7 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
                 // Another writer (another instance) moved the environment on: rebuild on next use.
                 *guard = None;
             }
-            Ok(outcome(&batch, views, Some(statuses)))
+            Ok(outcome(&batch, views, Some(statuses), diagnostics))
         }
         Err(error) => Err(error),
     }

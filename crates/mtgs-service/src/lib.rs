@@ -114,6 +114,8 @@ pub struct BatchOutcome {
     /// `block` when a live CRITICAL or HIGH conflict involves a tool of the batch.
     pub verdict: Verdict,
     pub tools: Vec<ToolOutcome>,
+    /// What a stage could not do (stage 3 without a model, say), once each.
+    pub diagnostics: Vec<mtgs_detect::Diagnostic>,
 }
 
 /// Progress of a long operation: `done` of `total` units.

@@ -69,27 +69,36 @@ impl Service {
     /// cached. When the model fails, the tools go without vectors and stage 3 reports
     /// that it did not run for them; checks still run stages 1 and 2.
     pub(crate) async fn prepare(&self, tools: Vec<(ServerName, ToolDef)>) -> Result<Vec<PreparedTool>> {
+        Ok(self.prepare_reporting(tools).await?.0)
+    }
+
+    /// [`Service::prepare`], with why the model failed, if it did.
+    pub(crate) async fn prepare_reporting(
+        &self,
+        tools: Vec<(ServerName, ToolDef)>,
+    ) -> Result<(Vec<PreparedTool>, Option<String>)> {
         let Some(semantic) = self.inner.settings.semantic.clone() else {
-            return Ok(tools.into_iter().map(|(server, def)| PreparedTool::new(server, def)).collect());
+            return Ok((tools.into_iter().map(|(server, def)| PreparedTool::new(server, def)).collect(), None));
         };
         let texts: Vec<String> = tools.iter().map(|(_, def)| fingerprint(def)).collect();
         let hashes: Vec<String> = texts.iter().map(|text| fingerprint_hash(text)).collect();
-        let vectors = match self.vectors(&semantic.embedder, &texts, &hashes).await {
-            Ok(vectors) => vectors,
+        let (vectors, failure) = match self.vectors(&semantic.embedder, &texts, &hashes).await {
+            Ok(vectors) => (vectors, None),
             Err(ServiceError::Embedding(error)) => {
                 tracing::warn!(%error, model = semantic.embedder.model_id(), "embedding failed; stage 3 skipped");
-                HashMap::new()
+                (HashMap::new(), Some(error.to_string()))
             }
             Err(error) => return Err(error),
         };
-        Ok(tools
+        let prepared = tools
             .into_iter()
             .zip(&hashes)
             .map(|((server, def), hash)| {
                 let embedding = vectors.get(hash).and_then(|vector| Embedding::new(vector.clone()));
                 PreparedTool::new(server, def).with_embedding(embedding)
             })
-            .collect())
+            .collect();
+        Ok((prepared, failure))
     }
 
     /// Stage 3's embedding of each tool (from the cache, else computed); `None` for all
