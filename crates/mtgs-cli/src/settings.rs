@@ -1,12 +1,12 @@
 //! Resolved settings: the command line and the environment merged once into typed values
 //! (defaults < environment < flags; clap applies the `MTGS_*` variables).
 
-use std::fmt;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::anyhow;
+use mtgs_core::Secret;
 use mtgs_embed::EmbedderSettings;
 use mtgs_embed::remote::{RemoteEmbedderSettings, RemoteFlavor};
 use mtgs_service::{SemanticSettings, ServiceSettings};
@@ -19,22 +19,6 @@ use crate::failure::Failure;
 const JOB_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a job stays leased without progress before another runner may take it over.
 const JOB_LEASE: Duration = Duration::from_secs(60);
-
-/// A secret that never shows in `Debug` output or logs.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -96,7 +80,7 @@ fn remote_settings(args: &EmbedArgs) -> Result<RemoteEmbedderSettings, Failure> 
     let model = args.embed_model.clone().ok_or_else(|| missing("--embed-model", env_vars::EMBED_MODEL))?;
     let dimensions = args.embed_dimensions.ok_or_else(|| missing("--embed-dimensions", env_vars::EMBED_DIMENSIONS))?;
     let mut settings = RemoteEmbedderSettings::new(url, model, dimensions);
-    settings.api_key = args.embed_api_key.clone().filter(|key| !key.is_empty()).map(mtgs_embed::remote::Secret::new);
+    settings.api_key = args.embed_api_key.clone().filter(|key| !key.is_empty()).map(Secret::new);
     if let Some(api_version) = &args.embed_azure_api_version {
         settings.flavor = RemoteFlavor::Azure { api_version: api_version.clone() };
     }
@@ -131,7 +115,7 @@ impl Settings {
         let target = match &global.url {
             Some(url) => Target::Remote {
                 url: parse_url(url)?,
-                token: global.token.clone().filter(|token| !token.is_empty()).map(Secret),
+                token: global.token.clone().filter(|token| !token.is_empty()).map(Secret::new),
             },
             None => Target::Local(Box::new(local_settings(global)?)),
         };

@@ -7,6 +7,7 @@ mod health;
 mod lint;
 mod names;
 mod records;
+mod secret;
 mod tool;
 
 pub use conflict::{Conflict, ConflictKind, ConflictStatus, Finding, Severity, StageId, Verdict};
@@ -15,4 +16,5 @@ pub use health::{HealthReport, SeverityCounts};
 pub use lint::{Lint, LintLevel};
 pub use names::{EnvironmentName, ServerName, ToolKey, ToolName};
 pub use records::{Job, JobKind, JobStatus, ToolRecord, ToolStatus};
-pub use tool::{ParsedTool, ToolDef, canonical_json, json_type, limits, parse_tool_list, parse_tools};
+pub use secret::Secret;
+pub use tool::{ParsedTool, ToolDef, canonical_json, json_type, limits, parse_tool_list, parse_tools, sha256_hex};

@@ -143,9 +143,9 @@ impl ToolDef {
     }
 
     /// SHA-256 of the canonical JSON form: equal for definitions that differ only in key
-    /// order or whitespace. What drift pinning and the embedding cache key on.
+    /// order or whitespace. What drift pinning keys on.
     pub fn canonical_hash(&self) -> String {
-        hex::encode(Sha256::digest(canonical_json(&self.to_json()).as_bytes()))
+        sha256_hex(&canonical_json(&self.to_json()))
     }
 
     /// Names of the top-level input parameters.
@@ -352,6 +352,12 @@ pub fn json_type(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// SHA-256 of `text`, as lower-case hex: the one digest content is keyed by (definitions,
+/// embedded fingerprints).
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 #[cfg(test)]

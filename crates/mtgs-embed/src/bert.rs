@@ -68,11 +68,7 @@ impl BertEmbedder {
         let config_path = dir.join("config.json");
         let config_text = std::fs::read(&config_path).map_err(|error| unavailable(&config_path, error))?;
         let config: Config = serde_json::from_slice(&config_text).map_err(|error| unavailable(&config_path, error))?;
-        let dimensions = serde_json::from_slice::<serde_json::Value>(&config_text)
-            .ok()
-            .and_then(|value| value.get("hidden_size").and_then(serde_json::Value::as_u64))
-            .and_then(|size| usize::try_from(size).ok())
-            .ok_or_else(|| unavailable(&config_path, "hidden_size is missing"))?;
+        let dimensions = config.hidden_size;
 
         let weights_path = dir.join("model.safetensors");
         let weights = std::fs::read(&weights_path).map_err(|error| unavailable(&weights_path, error))?;

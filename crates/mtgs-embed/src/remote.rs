@@ -13,6 +13,8 @@
 //! async runtime (`reqwest`'s blocking client panics there).
 
 use std::fmt;
+
+pub use mtgs_core::Secret;
 use std::hash::{BuildHasher as _, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,32 +38,6 @@ const BACKOFF_CAP: Duration = Duration::from_secs(5);
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
 /// Characters of a provider's error message kept in ours.
 const PROVIDER_MESSAGE_CHARS: usize = 500;
-
-/// An API key: never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
 
 /// How a provider is addressed and authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]

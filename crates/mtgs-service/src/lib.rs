@@ -16,7 +16,7 @@ use mtgs_core::{
 pub use mtgs_store::{ConflictFilter, Store, StoreError, ToolFilter, database_url_in};
 
 pub use registry::Service;
-pub use semantic::{SemanticSettings, fingerprint_hash};
+pub use semantic::SemanticSettings;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

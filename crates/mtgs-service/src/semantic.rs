@@ -10,7 +10,6 @@ use mtgs_detect::semantic::{
     EmbedError, Embedder, Embedding, ExactIndex, SemanticThresholds, VectorIndex, fingerprint,
 };
 use mtgs_detect::{Detector, PreparedTool};
-use sha2::{Digest, Sha256};
 
 use crate::registry::Service;
 use crate::{Result, ServiceError};
@@ -48,11 +47,6 @@ impl std::fmt::Debug for SemanticSettings {
     }
 }
 
-/// SHA-256 (hex) of a fingerprint: the cache key beside the model's identity.
-pub fn fingerprint_hash(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
 impl Service {
     /// An empty detector with the configured stages, for about `len` tools.
     pub(crate) fn new_detector(&self, len: usize) -> Detector {
@@ -81,7 +75,7 @@ impl Service {
             return Ok((tools.into_iter().map(|(server, def)| PreparedTool::new(server, def)).collect(), None));
         };
         let texts: Vec<String> = tools.iter().map(|(_, def)| fingerprint(def)).collect();
-        let hashes: Vec<String> = texts.iter().map(|text| fingerprint_hash(text)).collect();
+        let hashes: Vec<String> = texts.iter().map(|text| mtgs_core::sha256_hex(text)).collect();
         let (vectors, failure) = match self.vectors(&semantic.embedder, &texts, &hashes).await {
             Ok(vectors) => (vectors, None),
             Err(ServiceError::Embedding(error)) => {

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::Batch;
 use crate::failure::{Exit, Failure};
-use crate::settings::Secret;
+use mtgs_core::Secret;
 
 /// How often `analyze` asks the server how far the run has got.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
