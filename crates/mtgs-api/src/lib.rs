@@ -15,7 +15,8 @@ mod types;
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, ErrorType};
 pub use types::{
     AnalysisRun, CheckResponse, Conflict, ConflictCounts, ConflictList, Health, Lint, Liveness, Progress, Readiness,
-    RegisterResponse, RegisteredTool, SetConflictStatusRequest, Tool, ToolBatchRequest, ToolList, ToolRef, Warning,
+    RegisterResponse, RegisteredTool, SetConflictStatusRequest, Simulation, SimulationRequestBody, Tool,
+    ToolBatchRequest, ToolList, ToolRef, Warning,
 };
 
 /// Largest request body the server accepts, in bytes (413 `payload_too_large` above it).

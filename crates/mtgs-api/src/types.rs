@@ -237,6 +237,56 @@ impl From<&mtgs_core::Job> for AnalysisRun {
     }
 }
 
+/// An impact simulation (`202` from `POST /v1/simulations`, then
+/// `GET /v1/simulations/{id}` until `status` is `succeeded` or `failed`). `report` is the
+/// routing shift once it succeeded (shape in the README: `changed`, `candidate_probes`,
+/// `probes`, `pairs`, `confusion_delta`, `accuracy`, `severity`, `verdict`, tools as
+/// `{server, name}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Simulation {
+    pub id: i64,
+    pub environment: String,
+    pub status: JobStatus,
+    pub progress: Progress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Value>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl From<&mtgs_core::Job> for Simulation {
+    fn from(job: &mtgs_core::Job) -> Self {
+        Simulation {
+            id: job.id,
+            environment: job.environment.to_string(),
+            status: job.status,
+            progress: Progress { done: job.progress_done, total: job.progress_total },
+            report: (!job.result.is_null()).then(|| job.result.clone()),
+            error: job.error.clone(),
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+        }
+    }
+}
+
+/// Body of `POST /v1/simulations`: candidate tools of one server (omit to route the probes
+/// against the environment as it is), probes `[{query, expected?}]`, trials per probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimulationRequestBody {
+    pub environment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trials: Option<u32>,
+}
+
 /// Live conflicts per severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConflictCounts {

@@ -48,6 +48,46 @@ pub struct GlobalArgs {
     pub format: Format,
     #[command(flatten)]
     pub embed: EmbedArgs,
+    #[command(flatten)]
+    pub route: RouteArgs,
+}
+
+/// Stage 4's router and probes (local commands and `serve`).
+#[derive(Debug, Clone, Args)]
+pub struct RouteArgs {
+    /// Router for the behavioural stage and impact simulations: `local` is an offline
+    /// retrieval-based proxy (BM25 plus the semantic stage's embeddings), not an LLM.
+    #[arg(long, global = true, value_enum, default_value_t = RouterKind::Local, env = env_vars::ROUTER)]
+    pub router: RouterKind,
+    /// Probes (requests a tool should serve) written per tool.
+    #[arg(long, global = true, value_name = "N", default_value_t = 5, env = env_vars::PROBES_PER_TOOL)]
+    pub probes_per_tool: usize,
+    /// Base URL of the LLM API for `--router anthropic|openai` (`https://api.anthropic.com`,
+    /// `https://api.openai.com/v1`, `http://localhost:11434/v1` for Ollama, or
+    /// `https://RESOURCE.openai.azure.com` with --router-azure-api-version).
+    #[arg(long, global = true, value_name = "URL", env = env_vars::ROUTER_URL)]
+    pub router_url: Option<String>,
+    /// The model (Azure: deployment) that routes, for `--router anthropic|openai`.
+    #[arg(long, global = true, value_name = "NAME", env = env_vars::ROUTER_MODEL)]
+    pub router_model: Option<String>,
+    /// Address Azure OpenAI with this `api-version` (and an `api-key` header).
+    #[arg(long, global = true, value_name = "VERSION", env = env_vars::ROUTER_AZURE_API_VERSION)]
+    pub router_azure_api_version: Option<String>,
+    /// The LLM provider's API key (prefer the environment variable).
+    #[arg(long, global = true, value_name = "KEY", env = env_vars::ROUTER_API_KEY, hide_env_values = true)]
+    pub router_api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RouterKind {
+    /// Offline: relevance scores, softmax sampling, majority vote over trials.
+    Local,
+    /// Anthropic's Messages API (--router-url, --router-model, --router-api-key).
+    Anthropic,
+    /// An OpenAI-compatible chat completions API: OpenAI, Azure OpenAI, Ollama, vLLM, llama.cpp.
+    Openai,
+    /// No behavioural stage and no impact simulation.
+    Off,
 }
 
 /// Stage 3's model (local commands and `serve`).
@@ -116,6 +156,9 @@ pub enum Command {
     Analyze(EnvironmentArgs),
     /// Show the health score of an environment.
     Health(EnvironmentArgs),
+    /// Predict how routing shifts when tools are added: route the environment's probes
+    /// before and after (exit 1 when the verdict is block).
+    Simulate(SimulateArgs),
     /// Score the pipeline on a labelled corpus of real servers' tools (always local, in a
     /// throwaway database; exit 1 when below --floors).
     Eval(EvalArgs),
@@ -151,6 +194,12 @@ pub struct EvalArgs {
     /// Stage 3's bands for calibration runs: LOW,MEDIUM,HIGH,MUTUAL_RANK (e.g. 0.5,0.5,0.85,2).
     #[arg(long, value_name = "BANDS", hide = true)]
     pub semantic_bands: Option<String>,
+    /// The local router's settings for calibration runs: EMBEDDING_WEIGHT,TEMPERATURE.
+    #[arg(long, value_name = "WEIGHT,T", hide = true)]
+    pub routing: Option<String>,
+    /// Calibration runs: skip the all-pairs analysis and score routing only.
+    #[arg(long, hide = true)]
+    pub routing_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -251,6 +300,25 @@ pub struct ListConflictsArgs {
     /// Only conflicts involving this tool, SERVER/NAME.
     #[arg(long, value_name = "SERVER/NAME", value_parser = tool_key)]
     pub tool: Option<ToolKey>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: EnvironmentName,
+    /// Candidate tools (one MCP Tool, an array, or a tools/list result; `-` reads stdin).
+    /// Without it, the probes are routed against the environment as it is.
+    #[arg(long, short, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Server that publishes the candidates [default: the file's stem if it is a valid server name, else `local`].
+    #[arg(long, short, value_name = "SERVER", value_parser = server)]
+    pub server: Option<ServerName>,
+    /// Probes to route too: a JSON array [{"query": "...", "expected": {"server": S, "name": N}}].
+    #[arg(long, short, value_name = "FILE")]
+    pub probes: Option<PathBuf>,
+    /// Routing trials per probe (majority vote) [default: 3].
+    #[arg(long, value_name = "N")]
+    pub trials: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,12 @@ pub const EMBED_AZURE_API_VERSION: &str = "MTGS_EMBED_AZURE_API_VERSION";
 /// API key of the embeddings API. Never printed.
 pub const EMBED_API_KEY: &str = "MTGS_EMBED_API_KEY";
 /// Any non-empty value turns colour off (<https://no-color.org>).
+pub const ROUTER: &str = "MTGS_ROUTER";
+pub const PROBES_PER_TOOL: &str = "MTGS_PROBES_PER_TOOL";
+pub const ROUTER_URL: &str = "MTGS_ROUTER_URL";
+pub const ROUTER_MODEL: &str = "MTGS_ROUTER_MODEL";
+pub const ROUTER_AZURE_API_VERSION: &str = "MTGS_ROUTER_AZURE_API_VERSION";
+pub const ROUTER_API_KEY: &str = "MTGS_ROUTER_API_KEY";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Base of the default data directory (`$XDG_DATA_HOME/mtgs`).
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
@@ -54,6 +60,12 @@ pub const ALL: &[&str] = &[
     EMBED_DIMENSIONS,
     EMBED_AZURE_API_VERSION,
     EMBED_API_KEY,
+    ROUTER,
+    PROBES_PER_TOOL,
+    ROUTER_URL,
+    ROUTER_MODEL,
+    ROUTER_AZURE_API_VERSION,
+    ROUTER_API_KEY,
     NO_COLOR,
     XDG_DATA_HOME,
     HOME,

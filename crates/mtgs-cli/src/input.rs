@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use mtgs_core::{ParsedTool, ServerName, parse_tool_list};
+use mtgs_core::{ParsedTool, Probe, ServerName, parse_probes, parse_tool_list};
 use serde_json::Value;
 
 use crate::failure::Failure;
@@ -13,11 +13,23 @@ use crate::failure::Failure;
 pub const FALLBACK_SERVER: &str = "local";
 
 pub fn read_tools(path: &Path) -> Result<Vec<ParsedTool>, Failure> {
+    let (name, document) = read_json(path, "the tools")?;
+    parse_tool_list(&document).with_context(|| format!("invalid tools in {name}")).map_err(Failure::input)
+}
+
+/// `--probes`: a JSON array `[{"query": ..., "expected": {"server", "name"}}]`.
+pub fn read_probes(path: &Path) -> Result<Vec<Probe>, Failure> {
+    let (name, document) = read_json(path, "the probes")?;
+    parse_probes(&document, "probes").with_context(|| format!("invalid probes in {name}")).map_err(Failure::input)
+}
+
+/// A JSON document from a file, or stdin for `-`, with the name errors should use.
+fn read_json(path: &Path, what: &str) -> Result<(String, Value), Failure> {
     let (name, text) = if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
-            .context("cannot read the tools from stdin")
+            .with_context(|| format!("cannot read {what} from stdin"))
             .map_err(Failure::input)?;
         ("stdin".to_owned(), text)
     } else {
@@ -28,7 +40,7 @@ pub fn read_tools(path: &Path) -> Result<Vec<ParsedTool>, Failure> {
     };
     let document: Value =
         serde_json::from_str(&text).with_context(|| format!("{name} is not valid JSON")).map_err(Failure::input)?;
-    parse_tool_list(&document).with_context(|| format!("invalid tools in {name}")).map_err(Failure::input)
+    Ok((name, document))
 }
 
 /// `--server` for `tools check` when none is given: the file's stem (`jira.json` → `jira`)

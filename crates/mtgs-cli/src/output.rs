@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 
 use comfy_table::{Cell, ContentArrangement, Table, presets};
-use mtgs_api::{AnalysisRun, CheckResponse, Conflict, Health, Lint, RegisterResponse, Tool};
-use mtgs_core::{ToolStatus, Verdict};
+use mtgs_api::{AnalysisRun, CheckResponse, Conflict, Health, Lint, RegisterResponse, Simulation, Tool};
+use mtgs_core::{ToolKey, ToolStatus, Verdict};
+use mtgs_detect::simulation::{ProbeRouting, SimulationReport};
 use serde::Serialize;
 
 use crate::args::Format;
@@ -160,6 +161,92 @@ impl Printer {
             }
             println!("result: {line}");
         }
+    }
+
+    /// A finished simulation. JSON: the report's fields at the top level, with `id`,
+    /// `environment` and `status`.
+    pub fn simulation(&self, simulation: &Simulation) -> Result<(), crate::failure::Failure> {
+        let report: Option<SimulationReport> = match &simulation.report {
+            Some(value) => Some(serde_json::from_value(value.clone()).map_err(|error| {
+                crate::failure::Failure::unavailable(anyhow::anyhow!("unreadable simulation report: {error}"))
+            })?),
+            None => None,
+        };
+        if self.json() {
+            let mut object = serde_json::Map::new();
+            object.insert("id".to_owned(), simulation.id.into());
+            object.insert("environment".to_owned(), simulation.environment.clone().into());
+            object.insert("status".to_owned(), simulation.status.as_str().into());
+            if let Some(error) = &simulation.error {
+                object.insert("error".to_owned(), error.clone().into());
+            }
+            if let Some(serde_json::Value::Object(fields)) = &simulation.report {
+                object.extend(fields.clone());
+            }
+            self.print_json(&object);
+            return Ok(());
+        }
+        println!("simulation {} of {}: {}", simulation.id, simulation.environment, simulation.status);
+        let Some(report) = report else { return Ok(()) };
+        let severity = report.severity.map_or_else(|| "no confusion".to_owned(), |severity| severity.to_string());
+        println!("verdict: {} ({severity})", self.verdict(report.verdict));
+        println!(
+            "router: {} ({}), {} trial{} per request",
+            report.router,
+            report.router_is,
+            report.trials,
+            plural(report.trials as usize)
+        );
+        println!(
+            "registry: {} tools, {} of their {} requests could reach a candidate, {} changed route",
+            report.registered_tools,
+            report.rerouted,
+            report.registered_probes,
+            report.changed.len()
+        );
+        let key = |tool: &Option<ToolKey>| tool.as_ref().map_or_else(|| "(no tool)".to_owned(), ToString::to_string);
+        if !report.pairs.is_empty() {
+            let mut table = table([
+                "candidate",
+                "existing tool",
+                "candidate → existing",
+                "existing → candidate",
+                "rate",
+                "severity",
+            ]);
+            for pair in &report.pairs {
+                table.add_row([
+                    pair.candidate.to_string(),
+                    pair.existing.to_string(),
+                    format!("{}/{}", pair.candidate_to_existing, pair.candidate_probes),
+                    format!("{}/{}", pair.existing_to_candidate, pair.existing_probes),
+                    format!("{:.2}", pair.confusion_rate),
+                    pair.severity.map_or_else(|| "-".to_owned(), |severity| severity.to_string()),
+                ]);
+            }
+            println!("requests that cross:\n{table}");
+        }
+        let routes = |title: &str, probes: &[ProbeRouting]| {
+            if probes.is_empty() {
+                return;
+            }
+            let mut table = table(["request", "expected", "before", "after"]);
+            for probe in probes {
+                table.add_row([probe.query.clone(), key(&probe.expected), key(&probe.before), key(&probe.after)]);
+            }
+            println!("{title}:\n{table}");
+        };
+        routes("the candidates' own requests", &report.candidate_probes);
+        routes("registered tools' requests that change route", &report.changed);
+        routes("supplied requests", &report.probes);
+        if let (Some(after), Some(before)) = (report.accuracy, report.accuracy_before) {
+            println!(
+                "top-1 accuracy on {} labelled request{}: {before:.2} before, {after:.2} after",
+                report.labelled_probes,
+                plural(report.labelled_probes)
+            );
+        }
+        Ok(())
     }
 
     pub fn health(&self, health: &Health) {

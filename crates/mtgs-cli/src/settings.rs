@@ -9,9 +9,10 @@ use anyhow::anyhow;
 use mtgs_core::Secret;
 use mtgs_embed::EmbedderSettings;
 use mtgs_embed::remote::{RemoteEmbedderSettings, RemoteFlavor};
-use mtgs_service::{SemanticSettings, ServiceSettings};
+use mtgs_embed::router::{LlmRouter, RemoteRouterSettings, RouterFlavor};
+use mtgs_service::{BehaviouralSettings, SemanticSettings, ServiceSettings};
 
-use crate::args::{EmbedArgs, EmbedderKind, Format, GlobalArgs};
+use crate::args::{EmbedArgs, EmbedderKind, Format, GlobalArgs, RouteArgs, RouterKind};
 use crate::env_vars;
 use crate::failure::Failure;
 
@@ -100,6 +101,38 @@ pub fn load_semantic(settings: &EmbedderSettings) -> Result<Option<SemanticSetti
     }))
 }
 
+/// Stage 4 as `args` configure it; `None` when the router is off.
+pub fn behavioural_settings(args: &RouteArgs) -> Result<Option<BehaviouralSettings>, Failure> {
+    if args.probes_per_tool == 0 || args.probes_per_tool > 50 {
+        return Err(Failure::input(anyhow!("--probes-per-tool: must be between 1 and 50")));
+    }
+    let mut settings = match args.router {
+        RouterKind::Off => return Ok(None),
+        RouterKind::Local => BehaviouralSettings::local(),
+        RouterKind::Anthropic | RouterKind::Openai => {
+            let flag = if args.router == RouterKind::Anthropic { "anthropic" } else { "openai" };
+            let missing =
+                |name: &str, variable: &str| Failure::input(anyhow!("--router {flag} needs {name} (or {variable})"));
+            let url = args.router_url.clone().ok_or_else(|| missing("--router-url", env_vars::ROUTER_URL))?;
+            let model = args.router_model.clone().ok_or_else(|| missing("--router-model", env_vars::ROUTER_MODEL))?;
+            let flavor = match (args.router, &args.router_azure_api_version) {
+                (RouterKind::Anthropic, _) => RouterFlavor::Anthropic,
+                (_, Some(api_version)) => RouterFlavor::Azure { api_version: api_version.clone() },
+                (_, None) => RouterFlavor::OpenAi,
+            };
+            let mut remote = RemoteRouterSettings::new(flavor, url, model);
+            remote.api_key = args.router_api_key.clone().filter(|key| !key.is_empty()).map(Secret::new);
+            let router =
+                LlmRouter::build(remote).map_err(|error| Failure::input(anyhow!("--router {flag}: {error}")))?;
+            // Each trial is a paid call: the model sees a shorter shortlist.
+            let routing = mtgs_detect::routing::RoutingSettings { shortlist: 16, ..Default::default() };
+            BehaviouralSettings::with_router(std::sync::Arc::new(router), routing)
+        }
+    };
+    settings.probes.per_tool = args.probes_per_tool;
+    Ok(Some(settings))
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     pub format: Format,
@@ -140,6 +173,7 @@ pub fn local_settings(global: &GlobalArgs) -> Result<LocalSettings, Failure> {
             job_poll_interval: JOB_POLL_INTERVAL,
             job_lease: JOB_LEASE,
             semantic: None,
+            behavioural: behavioural_settings(&global.route)?,
         },
         embedder: embedder_settings(&global.embed)?,
     })

@@ -93,6 +93,7 @@ fn spawn_server() -> Server {
             job_poll_interval: Duration::from_millis(20),
             job_lease: Duration::from_secs(30),
             semantic: None,
+            behavioural: Some(mtgs_service::BehaviouralSettings::local()),
         },
     };
     let app = runtime.block_on(Application::build(&settings)).expect("the server builds");
@@ -584,6 +585,94 @@ fn tools_that_share_no_word_but_do_the_same_job_are_a_semantic_conflict() {
         .args(["tools", "check", "--env", "prod", "--file", &path, "--format", "json"]));
     assert_eq!(code, 0);
     assert_eq!(parse_json(&stdout)["conflicts"], json!([]), "{stdout}");
+}
+
+/// The seed's promise, end to end with the real model: with a generic `create_task`
+/// registered, simulating a terse Salesforce task tool shows which Salesforce requests
+/// still go to Jira, and the verdict blocks (exit 1).
+#[test]
+fn simulate_shows_which_salesforce_requests_still_go_to_jira_and_blocks() {
+    let Some(model) = std::env::var_os("MTGS_EMBED_MODEL_DIR") else {
+        panic!("set MTGS_EMBED_MODEL_DIR=$(scripts/fetch-model) to run the routing tests");
+    };
+    let workspace = Workspace::new();
+    let jira = workspace.write(
+        "tracker.json",
+        &json!([{"name": "create_task", "description": "Create a new task with a title, description and priority.",
+                 "inputSchema": {"type": "object", "required": ["title"], "properties": {
+                     "title": {"type": "string", "description": "Task title"},
+                     "priority": {"type": "string", "enum": ["highest", "high", "medium", "low"]}}}}]),
+    );
+    let salesforce = workspace.write(
+        "crm.json",
+        &json!([{"name": "create_sf_task", "description": "Creates a task.",
+                 "inputSchema": {"type": "object", "required": ["subject"], "properties": {
+                     "subject": {"type": "string"},
+                     "priority": {"type": "string", "enum": ["High", "Normal", "Low"]},
+                     "who_id": {"type": "string", "description": "Lead or contact id"}}}}]),
+    );
+    let probes = workspace.write(
+        "probes.json",
+        &json!([{"query": "Create a Salesforce task to call back the Acme lead tomorrow",
+                 "expected": {"server": "salesforce", "name": "create_sf_task"}}]),
+    );
+    let mtgs = || {
+        let mut command = workspace.mtgs();
+        command.env("MTGS_EMBEDDER", "local").env("MTGS_EMBED_MODEL_DIR", &model);
+        command
+    };
+    let (code, stdout, stderr) =
+        run(mtgs().args(["tools", "register", "--env", "prod", "--server", "jira", "--file"]).arg(&jira));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let simulate = |format: &str| {
+        run(mtgs()
+            .args(["simulate", "--env", "prod", "--server", "salesforce", "--format", format, "--file"])
+            .arg(&salesforce)
+            .arg("--probes")
+            .arg(&probes))
+    };
+    let (code, stdout, stderr) = simulate("json");
+    assert_eq!(code, 1, "the verdict blocks: {stdout}{stderr}");
+    let report = parse_json(&stdout);
+    assert_eq!(report["verdict"], "block", "{report:#}");
+    let jira_key = json!({"server": "jira", "name": "create_task"});
+    let still_to_jira: Vec<&Value> = report["candidate_probes"]
+        .as_array()
+        .expect("the candidate's probes")
+        .iter()
+        .filter(|probe| probe["routed_after"] == jira_key)
+        .collect();
+    assert!(!still_to_jira.is_empty(), "{report:#}");
+    assert_eq!(report["pairs"][0]["existing"], jira_key, "{report:#}");
+    // Supplied probes: routed before and after, with top-1 accuracy.
+    let supplied = &report["probes"][0];
+    assert_eq!(supplied["expected"], json!({"server": "salesforce", "name": "create_sf_task"}));
+    assert_eq!(supplied["routed_before"], jira_key, "nothing else could take it before");
+    assert_eq!(supplied["routed_after"], supplied["expected"], "{report:#}");
+    assert_eq!(report["accuracy"], 1.0);
+
+    let (code, stdout, _) = simulate("table");
+    assert_eq!(code, 1);
+    assert!(stdout.contains("verdict: block"), "{stdout}");
+    assert!(stdout.contains("not an LLM"), "{stdout}");
+    for probe in still_to_jira {
+        assert!(stdout.contains(probe["query"].as_str().expect("text")), "{stdout}");
+    }
+
+    // Without --file the probes are routed against the environment as it is.
+    let (code, stdout, stderr) =
+        run(mtgs().args(["simulate", "--env", "prod", "--format", "json", "--probes"]).arg(&probes));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report = parse_json(&stdout);
+    assert_eq!(report["probes"][0]["routed_after"], jira_key);
+    assert_eq!(report["accuracy"], 0.0);
+
+    // Bad probes exit 2 naming the field.
+    let bad = workspace.write("bad.json", &json!([{"query": "x", "expected": {"server": "s"}}]));
+    let (code, _, stderr) = run(mtgs().args(["simulate", "--env", "prod", "--probes"]).arg(&bad));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("probes[0].expected.name"), "{stderr}");
 }
 
 /// A local stand-in for an OpenAI-compatible embeddings API: every text gets the same

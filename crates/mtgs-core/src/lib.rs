@@ -6,6 +6,7 @@ mod error;
 mod health;
 mod lint;
 mod names;
+mod probe;
 mod records;
 mod secret;
 mod tool;
@@ -15,6 +16,9 @@ pub use error::InputError;
 pub use health::{HealthReport, SeverityCounts};
 pub use lint::{Lint, LintLevel};
 pub use names::{EnvironmentName, ServerName, ToolKey, ToolName};
+pub use probe::{MAX_PROBE_CHARS, MAX_PROBES, MAX_TRIALS, Probe, check_trials, parse_probes};
 pub use records::{Job, JobKind, JobStatus, ToolRecord, ToolStatus};
 pub use secret::Secret;
-pub use tool::{ParsedTool, ToolDef, canonical_json, json_type, limits, parse_tool_list, parse_tools, sha256_hex};
+pub use tool::{
+    ParsedTool, ToolDef, canonical_json, fnv1a, json_type, limits, parse_tool_list, parse_tools, sha256_hex,
+};

@@ -46,6 +46,8 @@ named_enum! {
     pub enum JobKind {
         /// All-pairs analysis of one environment.
         Analysis = "analysis",
+        /// Impact simulation of candidate tools against one environment.
+        Simulation = "simulation",
     }
 }
 
@@ -73,6 +75,8 @@ pub struct Job {
     pub status: JobStatus,
     pub progress_done: i64,
     pub progress_total: i64,
+    /// Kind-specific request (a simulation's candidates and probes); `Null` for an analysis.
+    pub payload: Value,
     /// Kind-specific outcome (for an analysis: counts of conflicts found, opened, resolved).
     pub result: Value,
     pub error: Option<String>,

@@ -360,6 +360,18 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// FNV-1a over `parts` in order: a fast, stable 64-bit hash for seeded choices that must
+/// not move between runs or platforms (the eval split, probe phrasing, routing trials).
+/// Not for anything an adversary controls the outcome of.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in parts.iter().flat_map(|part| part.iter()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -5,11 +5,15 @@
 //! **Invariant:** pure. No I/O, no async, no clock; values in, values out. Embeddings and
 //! routing decisions (later stages) arrive through traits implemented elsewhere.
 
+pub mod behavioural;
 pub mod lexical;
 mod pipeline;
 mod prepared;
+pub mod probes;
+pub mod routing;
 pub mod schema;
 pub mod semantic;
+pub mod simulation;
 mod stage;
 pub mod text;
 

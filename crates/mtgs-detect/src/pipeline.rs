@@ -55,6 +55,18 @@ impl Detector {
         ])
     }
 
+    /// Adds stage 4 (behavioural) after the stages already configured.
+    #[must_use]
+    pub fn with_behavioural(mut self, stage: crate::behavioural::BehaviouralStage) -> Self {
+        self.stages.push(Box::new(stage));
+        self
+    }
+
+    /// Stage 4, when configured.
+    pub fn behavioural(&self) -> Option<&crate::behavioural::BehaviouralStage> {
+        self.stages.iter().find_map(|stage| stage.behavioural())
+    }
+
     pub fn tools(&self) -> &ToolTable {
         &self.tools
     }
@@ -191,6 +203,7 @@ impl Detector {
         // Pair stages that already ran, with the pairs each has examined, so pairs linked
         // by a later discovering stage still reach them.
         let mut pair_stages_run: Vec<(usize, HashSet<ToolIdx>)> = Vec::new();
+        let excluded = |idx: ToolIdx| skipped.contains(&idx);
 
         for (position, stage) in self.stages.iter().enumerate() {
             match stage.admission() {
@@ -215,14 +228,13 @@ impl Detector {
                         examined.extend(fresh.iter().copied());
                         let earlier_stage = self.stages[*earlier_position].as_ref();
                         let found =
-                            self.run_stage(earlier_stage, candidate, &|_| false, &fresh, &ledger, &mut diagnostics);
+                            self.run_stage(earlier_stage, candidate, &excluded, &fresh, &ledger, &mut diagnostics);
                         record(&mut ledger, earlier_stage.id(), found, |idx| fresh.contains(&idx));
                     }
                 }
                 Admission::LinkedPairs => {
                     let pairs: Vec<ToolIdx> = ledger.keys().copied().collect();
-                    let found =
-                        self.run_stage(stage.as_ref(), candidate, &|_| false, &pairs, &ledger, &mut diagnostics);
+                    let found = self.run_stage(stage.as_ref(), candidate, &excluded, &pairs, &ledger, &mut diagnostics);
                     record(&mut ledger, stage.id(), found, |idx| pairs.contains(&idx));
                     pair_stages_run.push((position, pairs.into_iter().collect()));
                 }
@@ -232,8 +244,7 @@ impl Detector {
                         .filter(|(_, found)| found.iter().any(|(id, _)| *id == flagging))
                         .map(|(idx, _)| *idx)
                         .collect();
-                    let found =
-                        self.run_stage(stage.as_ref(), candidate, &|_| false, &pairs, &ledger, &mut diagnostics);
+                    let found = self.run_stage(stage.as_ref(), candidate, &excluded, &pairs, &ledger, &mut diagnostics);
                     record(&mut ledger, stage.id(), found, |idx| pairs.contains(&idx));
                 }
             }

@@ -29,6 +29,9 @@ pub struct PreparedTool {
     pub params: BTreeMap<String, ParamShape>,
     /// The embedding of [`crate::semantic::fingerprint`], when the caller computed one.
     pub embedding: Option<crate::semantic::Embedding>,
+    /// Requests this tool should serve (stage 4's probes), with their embeddings when the
+    /// caller computed them. Empty: stage 4 writes them from the definition.
+    pub probes: Vec<crate::routing::RoutingQuery>,
 }
 
 /// What the schema stage compares about one parameter.
@@ -67,6 +70,7 @@ impl PreparedTool {
             terms,
             params,
             embedding: None,
+            probes: Vec::new(),
         }
     }
 
@@ -74,6 +78,13 @@ impl PreparedTool {
     #[must_use]
     pub fn with_embedding(mut self, embedding: Option<crate::semantic::Embedding>) -> Self {
         self.embedding = embedding;
+        self
+    }
+
+    /// Attaches stage 4's probes (requests the tool should serve).
+    #[must_use]
+    pub fn with_probes(mut self, probes: Vec<crate::routing::RoutingQuery>) -> Self {
+        self.probes = probes;
         self
     }
 }

@@ -101,8 +101,9 @@ pub struct Diagnostic {
 pub struct Examination<'a> {
     pub tools: &'a ToolTable,
     pub candidate: &'a PreparedTool,
-    /// For discovering stages: tools to leave out (the candidate itself, excluded keys,
-    /// pairs the admission rule closed). For pair stages: unused.
+    /// Tools to leave out: the candidate's registered self and excluded keys; for
+    /// discovering stages also pairs the admission rule closed. Pair stages that search
+    /// the registry (stage 4's shortlists) honour it too.
     pub skip: &'a dyn Fn(ToolIdx) -> bool,
     /// For pair stages: the pairs admitted. Empty for discovering stages.
     pub pairs: &'a [ToolIdx],
@@ -137,6 +138,11 @@ pub trait Stage: Send + Sync + std::fmt::Debug {
 
     /// The tool at `idx` left the registry.
     fn remove(&mut self, idx: ToolIdx, tool: &PreparedTool);
+
+    /// Stage 4 itself, so impact simulations can route with its index and router.
+    fn behavioural(&self) -> Option<&crate::behavioural::BehaviouralStage> {
+        None
+    }
 
     fn examine(
         &self,

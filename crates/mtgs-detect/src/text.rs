@@ -71,16 +71,20 @@ pub const DESCRIPTION_CHARS_READ: usize = 2_000;
 /// Informative stems of free text: lower-cased words of two or more characters, not
 /// numbers, not stop words, stemmed; sorted and unique.
 pub fn terms(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
+    let mut out = stems(text);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// [`terms`] in the order they occur, repeats kept: what a term-frequency model counts.
+pub fn stems(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| word.chars().count() >= 2 && !word.chars().all(char::is_numeric))
         .map(str::to_lowercase)
         .filter(|word| !is_stop_word(word))
         .map(|word| stem(&word))
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
+        .collect()
 }
 
 const STOP_WORDS: &[&str] = &[

@@ -20,55 +20,7 @@ use mtgs_detect::{Detector, PreparedTool};
 
 mod common;
 
-use common::{Rng, corpus};
-
-/// A pronounceable vendor name: two or three consonant-vowel syllables.
-fn vendor(rng: &mut Rng) -> String {
-    const CONSONANTS: &[u8] = b"bcdfghjklmnprstvz";
-    const VOWELS: &[u8] = b"aeiou";
-    (0..2 + rng.below(2))
-        .flat_map(|_| [CONSONANTS[rng.below(CONSONANTS.len())] as char, VOWELS[rng.below(VOWELS.len())] as char])
-        .collect()
-}
-
-/// A corpus tool re-published by `vendor`: vendor-prefixed name in a random casing, the
-/// vendor named in the description.
-fn variant(base: &ToolDef, vendor: &str, rng: &mut Rng) -> ToolDef {
-    let mut def = base.clone();
-    let words = mtgs_detect::text::name_words(base.name.as_str());
-    let name = match rng.below(3) {
-        0 => format!("{vendor}_{}", words.join("_")),
-        1 => {
-            let camel: String = words
-                .iter()
-                .map(|word| {
-                    let mut chars = word.chars();
-                    chars.next().map(|first| first.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
-                })
-                .collect();
-            format!("{vendor}{camel}")
-        }
-        _ => format!("{}-{vendor}", words.join("-")),
-    };
-    def.name = mtgs_core::ToolName::parse(&name).expect("generated names are valid");
-    def.description = Some(format!("{} (via {vendor})", base.description.as_deref().unwrap_or_default()));
-    def
-}
-
-/// `size` variants: server, definition, and the corpus index of the tool each varies.
-fn registry(corpus: &[ToolDef], size: usize, rng: &mut Rng) -> Vec<(ServerName, ToolDef, usize)> {
-    let mut tools = Vec::with_capacity(size);
-    let mut seen = std::collections::HashSet::new();
-    while tools.len() < size {
-        let vendor = vendor(rng);
-        let base = rng.below(corpus.len());
-        let def = variant(&corpus[base], &vendor, rng);
-        if seen.insert((vendor.clone(), def.name.clone())) {
-            tools.push((ServerName::parse(&vendor).expect("valid"), def, base));
-        }
-    }
-    tools
-}
+use common::{Rng, corpus, registry};
 
 /// `vector` moved by a little deterministic noise, at unit length.
 fn jitter(vector: &[f32], rng: &mut Rng) -> Embedding {

@@ -7,7 +7,9 @@ pub mod bert;
 pub mod breaker;
 pub mod bundled;
 pub mod hnsw;
+mod http;
 pub mod remote;
+pub mod router;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -7,11 +7,10 @@
 //! through a [`ManualClock`] where a test does not need real time to pass.
 
 use std::collections::VecDeque;
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
+use axum::Router as AxumRouter;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -20,7 +19,9 @@ use mtgs_detect::semantic::{EmbedError, Embedder};
 use mtgs_embed::breaker::{BreakerSettings, BreakerState, ManualClock};
 use mtgs_embed::remote::{RemoteEmbedder, RemoteEmbedderSettings, RemoteFlavor, Secret};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::lock;
+
+mod support;
 
 const DIMENSIONS: usize = 8;
 const MODEL: &str = "text-embedding-3-small";
@@ -80,46 +81,20 @@ struct StubState {
 
 /// An OpenAI-compatible embeddings server on a loopback port.
 struct Stub {
-    /// `http://127.0.0.1:port`.
     url: String,
     state: Arc<StubState>,
-    shutdown: Option<oneshot::Sender<()>>,
+    _served: support::Served,
 }
 
 impl Stub {
     fn start(script: impl IntoIterator<Item = Reply>) -> Self {
         let state = Arc::new(StubState { script: Mutex::new(script.into_iter().collect()), ..StubState::default() });
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        listener.set_nonblocking(true).expect("a non-blocking listener");
-        let url = format!("http://{}", listener.local_addr().expect("the bound address"));
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let app = Router::new().fallback(answer).with_state(state.clone());
-        std::thread::spawn(move || {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime for the stub");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        stopped.await.ok();
-                    })
-                    .await
-                    .expect("the stub serves");
-            });
-        });
-        Self { url, state, shutdown: Some(shutdown) }
+        let served = support::serve(AxumRouter::new().fallback(answer).with_state(state.clone()));
+        Self { url: served.url.clone(), state, _served: served }
     }
 
     fn received(&self) -> Vec<Received> {
         lock(&self.state.received).clone()
-    }
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            shutdown.send(()).ok();
-        }
     }
 }
 
@@ -213,10 +188,6 @@ fn bad_response(outcome: Result<Vec<Vec<f32>>, EmbedError>) -> String {
         Err(EmbedError::BadResponse(message)) => message,
         other => panic!("expected BadResponse, got {other:?}"),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().expect("an unpoisoned lock")
 }
 
 #[test]

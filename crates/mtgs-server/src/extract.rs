@@ -60,6 +60,11 @@ impl JsonObject {
         }
     }
 
+    /// Takes an optional field out of the body (`null` counts as absent).
+    pub fn take_optional(&mut self, field: &str) -> Option<Value> {
+        self.0.remove(field).filter(|value| !value.is_null())
+    }
+
     /// Takes a string field out of the body.
     pub fn take_string(&mut self, field: &str) -> Result<String, ApiError> {
         match self.take(field)? {

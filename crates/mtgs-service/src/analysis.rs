@@ -16,7 +16,7 @@ impl Service {
     /// a job runner picks it up.
     pub async fn start_analysis(&self, environment: &mtgs_core::EnvironmentName) -> Result<Job> {
         self.existing_environment(environment).await?;
-        Ok(self.store().enqueue_job(JobKind::Analysis, environment, self.now()).await?)
+        Ok(self.store().enqueue_job(JobKind::Analysis, environment, None, self.now()).await?)
     }
 
     /// Queues an analysis and runs it in this process, reporting progress; for the CLI's
@@ -27,6 +27,12 @@ impl Service {
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<Job> {
         let job = self.start_analysis(environment).await?;
+        self.run_until(job, progress).await
+    }
+
+    /// Runs queued jobs in this process until `job` has run (jobs queued before it run
+    /// first, as a runner would run them), reporting `job`'s progress.
+    pub(crate) async fn run_until(&self, job: Job, progress: &(dyn Fn(Progress) + Send + Sync)) -> Result<Job> {
         while let Some(claimed) = self.store().claim_job(self.now(), self.lease_ms()).await? {
             let ours = claimed.id == job.id;
             let finished = self.execute(claimed, if ours { progress } else { &|_| {} }).await?;
@@ -71,7 +77,7 @@ impl Service {
         }
     }
 
-    fn lease_ms(&self) -> i64 {
+    pub(crate) fn lease_ms(&self) -> i64 {
         self.inner.settings.job_lease.as_millis() as i64
     }
 
@@ -80,6 +86,7 @@ impl Service {
     pub(crate) async fn execute(&self, job: Job, progress: &(dyn Fn(Progress) + Send + Sync)) -> Result<Job> {
         let outcome = match job.kind {
             JobKind::Analysis => self.analyze(&job, progress).await,
+            JobKind::Simulation => self.simulate(&job).await,
         };
         let outcome = outcome.map_err(|error| error.to_string());
         if let Err(error) = &outcome {

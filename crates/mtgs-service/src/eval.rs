@@ -77,11 +77,7 @@ pub enum Half {
 /// The half a label belongs to: a hash of the seed and the label's id (FNV-1a), so the
 /// split is fixed for a seed and does not move when labels are added.
 pub fn half_of(id: &str, seed: u64) -> Half {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in seed.to_le_bytes().iter().chain(id.as_bytes()) {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = mtgs_core::fnv1a(&[&seed.to_le_bytes(), id.as_bytes()]);
     if hash.rotate_right(17) & 1 == 0 { Half::Tuning } else { Half::Report }
 }
 
@@ -145,7 +141,7 @@ pub struct EvalReport {
     /// Findings on pairs no label speaks of (not judged).
     pub unlabelled_findings: u64,
     pub probes: u64,
-    /// Top-1 routing accuracy on the probes; `None` until a routing stage exists.
+    /// Top-1 routing accuracy on the probes; `None` when routing is off.
     pub routing_top1: Option<f64>,
 }
 
@@ -236,6 +232,27 @@ pub fn score(labels: &Labels, findings: &[Finding], half: Half, seed: u64, min_s
     }
 }
 
+/// The probes of `half`, in label order: what a routing run is asked to route.
+pub fn probes_in_half(labels: &Labels, half: Half, seed: u64) -> Vec<&LabeledProbe> {
+    labels.probes.iter().filter(|probe| in_half(&probe.id, half, seed)).collect()
+}
+
+/// Top-1 routing accuracy: the share of `probes` routed (`routed[i]` for `probes[i]`) to
+/// their expected tool or one of its labelled alternatives.
+pub fn routing_accuracy(probes: &[&LabeledProbe], routed: &[Option<ToolKey>]) -> f64 {
+    if probes.is_empty() {
+        return 0.0;
+    }
+    let hits = probes
+        .iter()
+        .zip(routed)
+        .filter(|(probe, routed)| {
+            routed.as_ref().is_some_and(|tool| *tool == probe.expected || probe.alternatives.contains(tool))
+        })
+        .count();
+    hits as f64 / probes.len() as f64
+}
+
 /// Floors the report half must stay at or above (`eval/floors.json`); they only go up.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Floors {
@@ -245,6 +262,9 @@ pub struct Floors {
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
+    /// Routing top-1 on the half's probes, once recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_top1: Option<f64>,
 }
 
 impl Floors {
@@ -256,6 +276,7 @@ impl Floors {
             ("f1", report.overall.f1, self.f1),
         ]
         .into_iter()
+        .chain(self.routing_top1.map(|floor| ("routing top-1", report.routing_top1.unwrap_or(0.0), floor)))
         .filter(|(_, actual, floor)| actual + 1e-9 < *floor)
         .map(|(name, actual, floor)| format!("{name} {actual:.3} < floor {floor:.3}"))
         .collect()
@@ -337,8 +358,15 @@ mod tests {
         assert_eq!(report.false_negatives[0].id, "p2");
         assert_eq!(report.false_negatives[0].findings.len(), 1, "the sub-threshold finding explains the miss");
         assert_eq!(report.unlabelled_findings, 1);
-        let floors =
-            Floors { half: Half::All, seed: 7, min_severity: Severity::Medium, precision: 0.5, recall: 0.6, f1: 0.0 };
+        let floors = Floors {
+            half: Half::All,
+            seed: 7,
+            min_severity: Severity::Medium,
+            precision: 0.5,
+            recall: 0.6,
+            f1: 0.0,
+            routing_top1: None,
+        };
         assert_eq!(floors.breaches(&report), ["recall 0.500 < floor 0.600"]);
     }
 }

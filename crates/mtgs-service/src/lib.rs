@@ -7,6 +7,7 @@ mod batch;
 pub mod eval;
 mod registry;
 mod semantic;
+mod simulation;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ pub use mtgs_store::{ConflictFilter, Store, StoreError, ToolFilter, database_url
 
 pub use registry::Service;
 pub use semantic::SemanticSettings;
+pub use simulation::{BehaviouralSettings, SimulationRequest};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -79,6 +81,8 @@ pub struct ServiceSettings {
     pub job_lease: Duration,
     /// Stage 3; `None` runs stages 1 and 2 only.
     pub semantic: Option<SemanticSettings>,
+    /// Stage 4 and impact simulation; `None` turns both off.
+    pub behavioural: Option<BehaviouralSettings>,
 }
 
 /// Tools one server publishes, to check or register in one environment.

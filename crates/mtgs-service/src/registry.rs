@@ -206,6 +206,15 @@ impl Service {
         self.store().job(id).await?.ok_or_else(|| ServiceError::NotFound { what: Resource::Job, name: id.to_string() })
     }
 
+    /// A job of `kind` by id (`NotFound` if there is none of that kind).
+    pub async fn job_of_kind(&self, id: i64, kind: mtgs_core::JobKind) -> Result<Job> {
+        match self.job(id).await {
+            Ok(job) if job.kind == kind => Ok(job),
+            Ok(_) => Err(ServiceError::NotFound { what: Resource::Job, name: id.to_string() }),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Runs the pipeline for each tool of the batch against the environment as it is
     /// (plus the batch's earlier tools). Writes nothing. An unknown environment is empty.
     pub async fn check(&self, batch: ToolBatch) -> Result<BatchOutcome> {

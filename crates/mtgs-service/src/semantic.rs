@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mtgs_core::{ServerName, ToolDef};
+use mtgs_core::{ServerName, ToolDef, ToolKey};
+use mtgs_detect::behavioural::BehaviouralStage;
+use mtgs_detect::probes::generate;
+use mtgs_detect::routing::{RoutingIndex, RoutingQuery};
 use mtgs_detect::semantic::{
     EmbedError, Embedder, Embedding, ExactIndex, SemanticThresholds, VectorIndex, fingerprint,
 };
@@ -50,11 +53,28 @@ impl std::fmt::Debug for SemanticSettings {
 impl Service {
     /// An empty detector with the configured stages, for about `len` tools.
     pub(crate) fn new_detector(&self, len: usize) -> Detector {
-        match &self.inner.settings.semantic {
+        let settings = &self.inner.settings;
+        let detector = match &settings.semantic {
             Some(semantic) => {
                 Detector::with_semantic((semantic.index)(semantic.embedder.dimensions(), len), semantic.thresholds)
             }
             None => Detector::with_default_stages(),
+        };
+        match &settings.behavioural {
+            Some(behavioural) => {
+                // Stage 4 shortlists by embedding too, in an index of the same kind as stage 3's.
+                let vectors = match &settings.semantic {
+                    Some(semantic) => (semantic.index)(semantic.embedder.dimensions(), len),
+                    None => Box::new(ExactIndex::new(0)),
+                };
+                detector.with_behavioural(BehaviouralStage::new(
+                    RoutingIndex::new(vectors, behavioural.routing),
+                    behavioural.router.clone(),
+                    behavioural.probes,
+                    behavioural.thresholds,
+                ))
+            }
+            None => detector,
         }
     }
 
@@ -66,17 +86,37 @@ impl Service {
         Ok(self.prepare_reporting(tools).await?.0)
     }
 
-    /// [`Service::prepare`], with why the model failed, if it did.
+    /// [`Service::prepare`], with why the model failed, if it did. With stage 4 on, each
+    /// tool also gets its probes, embedded with the same model and cache.
     pub(crate) async fn prepare_reporting(
         &self,
         tools: Vec<(ServerName, ToolDef)>,
     ) -> Result<(Vec<PreparedTool>, Option<String>)> {
-        let Some(semantic) = self.inner.settings.semantic.clone() else {
-            return Ok((tools.into_iter().map(|(server, def)| PreparedTool::new(server, def)).collect(), None));
+        let probes: Vec<Vec<String>> = match &self.inner.settings.behavioural {
+            Some(behavioural) => tools
+                .iter()
+                .map(|(server, def)| {
+                    let key = ToolKey { server: server.clone(), name: def.name.clone() };
+                    generate(&key, def, &behavioural.probes)
+                })
+                .collect(),
+            None => vec![Vec::new(); tools.len()],
         };
-        let texts: Vec<String> = tools.iter().map(|(_, def)| fingerprint(def)).collect();
-        let hashes: Vec<String> = texts.iter().map(|text| mtgs_core::sha256_hex(text)).collect();
-        let (vectors, failure) = match self.vectors(&semantic.embedder, &texts, &hashes).await {
+        let Some(semantic) = self.inner.settings.semantic.clone() else {
+            let prepared = tools
+                .into_iter()
+                .zip(probes)
+                .map(|((server, def), probes)| {
+                    let probes = probes.into_iter().map(|text| RoutingQuery::new(text, None)).collect();
+                    PreparedTool::new(server, def).with_probes(probes)
+                })
+                .collect();
+            return Ok((prepared, None));
+        };
+        let fingerprints: Vec<String> = tools.iter().map(|(_, def)| fingerprint(def)).collect();
+        let texts: Vec<&str> =
+            fingerprints.iter().map(String::as_str).chain(probes.iter().flatten().map(String::as_str)).collect();
+        let (vectors, failure) = match self.vectors_of_texts(&semantic.embedder, &texts).await {
             Ok(vectors) => (vectors, None),
             Err(ServiceError::Embedding(error)) => {
                 tracing::warn!(%error, model = semantic.embedder.model_id(), "embedding failed; stage 3 skipped");
@@ -84,15 +124,58 @@ impl Service {
             }
             Err(error) => return Err(error),
         };
+        let vector_of = |text: &str| vectors.get(&mtgs_core::sha256_hex(text)).and_then(|v| Embedding::new(v.clone()));
         let prepared = tools
             .into_iter()
-            .zip(&hashes)
-            .map(|((server, def), hash)| {
-                let embedding = vectors.get(hash).and_then(|vector| Embedding::new(vector.clone()));
-                PreparedTool::new(server, def).with_embedding(embedding)
+            .zip(&fingerprints)
+            .zip(probes)
+            .map(|(((server, def), fingerprint), probes)| {
+                let probes = probes
+                    .into_iter()
+                    .map(|text| {
+                        let vector = vector_of(&text);
+                        RoutingQuery::new(text, vector)
+                    })
+                    .collect();
+                PreparedTool::new(server, def).with_embedding(vector_of(fingerprint)).with_probes(probes)
             })
             .collect();
         Ok((prepared, failure))
+    }
+
+    /// Queries embedded with stage 3's model (cached like fingerprints); without vectors
+    /// when stage 3 is off or the model failed (routing then uses BM25 alone).
+    pub(crate) async fn routing_queries(&self, texts: Vec<String>) -> Result<Vec<RoutingQuery>> {
+        let Some(semantic) = self.inner.settings.semantic.clone() else {
+            return Ok(texts.into_iter().map(|text| RoutingQuery::new(text, None)).collect());
+        };
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let vectors = match self.vectors_of_texts(&semantic.embedder, &refs).await {
+            Ok(vectors) => vectors,
+            Err(ServiceError::Embedding(error)) => {
+                tracing::warn!(%error, "embedding probes failed; routing by BM25 alone");
+                HashMap::new()
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(texts
+            .into_iter()
+            .map(|text| {
+                let vector = vectors.get(&mtgs_core::sha256_hex(&text)).and_then(|v| Embedding::new(v.clone()));
+                RoutingQuery::new(text, vector)
+            })
+            .collect())
+    }
+
+    /// Vectors by text hash (from the cache, else computed and cached).
+    async fn vectors_of_texts(
+        &self,
+        embedder: &Arc<dyn Embedder>,
+        texts: &[&str],
+    ) -> Result<HashMap<String, Vec<f32>>> {
+        let texts: Vec<String> = texts.iter().map(|text| (*text).to_owned()).collect();
+        let hashes: Vec<String> = texts.iter().map(|text| mtgs_core::sha256_hex(text)).collect();
+        self.vectors(embedder, &texts, &hashes).await
     }
 
     /// Stage 3's embedding of each tool (from the cache, else computed); `None` for all

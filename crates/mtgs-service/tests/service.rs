@@ -23,6 +23,7 @@ fn settings(database_url: &str) -> ServiceSettings {
         job_poll_interval: Duration::from_millis(10),
         job_lease: Duration::from_secs(30),
         semantic: None,
+        behavioural: Some(mtgs_service::BehaviouralSettings::local()),
     }
 }
 
@@ -204,8 +205,12 @@ impl mtgs_detect::semantic::Embedder for CountingEmbedder {
 
 fn with_model(database_url: &str, store: Store, model: &Arc<CountingEmbedder>) -> Service {
     let embedder: Arc<dyn mtgs_detect::semantic::Embedder> = model.clone();
-    let settings =
-        ServiceSettings { semantic: Some(mtgs_service::SemanticSettings::new(embedder)), ..settings(database_url) };
+    // Stage 4 off: this counts fingerprints, and stage 4 would embed probes as well.
+    let settings = ServiceSettings {
+        semantic: Some(mtgs_service::SemanticSettings::new(embedder)),
+        behavioural: None,
+        ..settings(database_url)
+    };
     Service::with_clock(store, settings, Arc::new(|| 1_700_000_000_000))
 }
 

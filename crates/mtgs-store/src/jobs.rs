@@ -14,7 +14,7 @@ use crate::{Result, environments};
 macro_rules! select_job {
     ($tail:literal) => {
         concat!(
-            "SELECT j.id, j.kind, e.name AS environment, j.status, j.progress_done, j.progress_total, j.result, \
+            "SELECT j.id, j.kind, e.name AS environment, j.status, j.payload, j.progress_done, j.progress_total, j.result, \
              j.error, j.attempts, j.created_at, j.started_at, j.finished_at \
              FROM jobs j JOIN environments e ON e.id = j.environment_id ",
             $tail
@@ -23,10 +23,13 @@ macro_rules! select_job {
 }
 
 fn job_from_row(row: &AnyRow) -> Result<Job> {
-    let result = match optional_text(row, "result")? {
-        Some(raw) => parse_json(&raw, "result", "jobs")?,
-        None => Value::Null,
+    let json = |column: &str| -> Result<Value> {
+        match optional_text(row, column)? {
+            Some(raw) => parse_json(&raw, column, "jobs"),
+            None => Ok(Value::Null),
+        }
     };
+    let (payload, result) = (json("payload")?, json("result")?);
     Ok(Job {
         id: int(row, "id")?,
         kind: enum_column(row, "kind", "jobs")?,
@@ -34,6 +37,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job> {
         status: enum_column(row, "status", "jobs")?,
         progress_done: int(row, "progress_done")?,
         progress_total: int(row, "progress_total")?,
+        payload,
         result,
         error: optional_text(row, "error")?,
         attempts: int(row, "attempts")?,
@@ -62,16 +66,18 @@ pub(crate) async fn enqueue(
     conn: &mut AnyConnection,
     kind: JobKind,
     environment: &EnvironmentName,
+    payload: Option<&Value>,
     now: i64,
 ) -> Result<Job> {
     let environment = environments::ensure(conn, environment, now).await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO jobs (kind, environment_id, status, progress_done, progress_total, attempts, created_at) \
-         VALUES ($1, $2, $3, 0, 0, 0, $4) RETURNING id",
+        "INSERT INTO jobs (kind, environment_id, status, payload, progress_done, progress_total, attempts, created_at) \
+         VALUES ($1, $2, $3, $4, 0, 0, 0, $5) RETURNING id",
     )
     .bind(kind.as_str())
     .bind(environment.id)
     .bind(JobStatus::Queued.as_str())
+    .bind(payload.map(Value::to_string))
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;

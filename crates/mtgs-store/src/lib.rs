@@ -218,9 +218,15 @@ impl Store {
     }
 
     /// Queues a job (creating the environment on first use).
-    pub async fn enqueue_job(&self, kind: JobKind, environment: &EnvironmentName, now: i64) -> Result<Job> {
+    pub async fn enqueue_job(
+        &self,
+        kind: JobKind,
+        environment: &EnvironmentName,
+        payload: Option<&serde_json::Value>,
+        now: i64,
+    ) -> Result<Job> {
         let mut tx = self.begin_write().await?;
-        let job = jobs::enqueue(&mut tx, kind, environment, now).await?;
+        let job = jobs::enqueue(&mut tx, kind, environment, payload, now).await?;
         tx.commit().await?;
         Ok(job)
     }

@@ -741,7 +741,7 @@ async fn fixture_tool_ids(tx: &mut StoreTx, environment_id: i64, keys: &[ToolKey
 #[tokio::test]
 async fn enqueueing_a_job_creates_its_environment_and_queues_it() -> TestResult {
     let fixture = fresh().await?;
-    let job = fixture.store.enqueue_job(JobKind::Analysis, &environment("staging"), 10).await?;
+    let job = fixture.store.enqueue_job(JobKind::Analysis, &environment("staging"), None, 10).await?;
     assert_eq!((job.kind, job.status, job.attempts), (JobKind::Analysis, JobStatus::Queued, 0));
     assert_eq!((job.progress_done, job.progress_total, &job.result, &job.error), (0, 0, &Value::Null, &None));
     assert_eq!((job.created_at, job.started_at, job.finished_at), (10, None, None));
@@ -754,8 +754,8 @@ async fn enqueueing_a_job_creates_its_environment_and_queues_it() -> TestResult 
 #[tokio::test]
 async fn jobs_are_claimed_oldest_first_and_only_once() -> TestResult {
     let fixture = fresh().await?;
-    let second = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), 20).await?;
-    let first = fixture.store.enqueue_job(JobKind::Analysis, &environment("prod"), 10).await?;
+    let second = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), None, 20).await?;
+    let first = fixture.store.enqueue_job(JobKind::Analysis, &environment("prod"), None, 10).await?;
 
     let claimed = fixture.store.claim_job(100, 1_000).await?.expect("a queued job");
     assert_eq!(claimed.id, first.id);
@@ -770,7 +770,7 @@ async fn jobs_are_claimed_oldest_first_and_only_once() -> TestResult {
 async fn concurrent_claims_never_take_the_same_job() -> TestResult {
     let fixture = fresh().await?;
     for now in 0..8 {
-        fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), now).await?;
+        fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), None, now).await?;
     }
     let workers: Vec<_> = (0..4)
         .map(|_| {
@@ -796,7 +796,7 @@ async fn concurrent_claims_never_take_the_same_job() -> TestResult {
 #[tokio::test]
 async fn a_job_whose_lease_expired_is_claimed_again() -> TestResult {
     let fixture = fresh().await?;
-    let job = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), 10).await?;
+    let job = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), None, 10).await?;
     fixture.store.claim_job(100, 50).await?.expect("queued");
 
     assert_eq!(fixture.store.claim_job(150, 50).await?, None, "the lease runs until 150");
@@ -809,7 +809,7 @@ async fn a_job_whose_lease_expired_is_claimed_again() -> TestResult {
 #[tokio::test]
 async fn progress_is_recorded_and_extends_the_lease() -> TestResult {
     let fixture = fresh().await?;
-    let job = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), 10).await?;
+    let job = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), None, 10).await?;
     fixture.store.claim_job(100, 50).await?.expect("queued");
     fixture.store.update_job_progress(job.id, 3, 10, 140, 50).await?;
 
@@ -827,8 +827,8 @@ async fn progress_is_recorded_and_extends_the_lease() -> TestResult {
 #[tokio::test]
 async fn finishing_a_job_records_its_result_or_its_error() -> TestResult {
     let fixture = fresh().await?;
-    let ok = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), 10).await?;
-    let bad = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), 11).await?;
+    let ok = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), None, 10).await?;
+    let bad = fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), None, 11).await?;
     fixture.store.claim_job(100, 50).await?;
     fixture.store.claim_job(100, 50).await?;
 
@@ -902,7 +902,7 @@ async fn a_data_directory_that_cannot_be_created_is_reported_with_its_path() -> 
 async fn the_database_uses_wal_and_foreign_keys() -> TestResult {
     let fixture = fresh().await?;
     // Something to make the file non-empty, then look at it from outside the store.
-    fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), 1).await?;
+    fixture.store.enqueue_job(JobKind::Analysis, &environment("dev"), None, 1).await?;
     let mut raw = raw_connection(&fixture).await?;
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut raw).await?;
     assert_eq!(mode, "wal");
@@ -949,7 +949,7 @@ async fn the_schema_accepts_every_enum_value_mtgs_core_defines() -> TestResult {
     }
     // JobKind and JobStatus: every kind is enqueued, and a job goes through every status.
     for kind in JobKind::ALL {
-        fixture.store.enqueue_job(*kind, &environment("dev"), 5).await?;
+        fixture.store.enqueue_job(*kind, &environment("dev"), None, 5).await?;
     }
     let claimed = fixture.store.claim_job(6, 10).await?.expect("queued");
     fixture.store.finish_job(claimed.id, Ok(Value::Null), 7).await?;

@@ -1,7 +1,7 @@
 //! Local mode: the service over the database in the data directory, in this process.
 
 use anyhow::Context as _;
-use mtgs_api::{AnalysisRun, CheckResponse, Conflict, ConflictList, Health, RegisterResponse, ToolList};
+use mtgs_api::{AnalysisRun, CheckResponse, Conflict, ConflictList, Health, RegisterResponse, Simulation, ToolList};
 use mtgs_core::{ConflictStatus, EnvironmentName};
 use mtgs_server::convert;
 use mtgs_service::{ConflictFilter, Progress, Service, ServiceError, ToolBatch, ToolFilter};
@@ -73,6 +73,11 @@ impl Local {
     ) -> Result<AnalysisRun, Failure> {
         let job = self.service.analyze_now(environment, progress).await.map_err(failure)?;
         Ok(AnalysisRun::from(&job))
+    }
+
+    pub async fn simulate(&self, request: &mtgs_service::SimulationRequest) -> Result<Simulation, Failure> {
+        let job = self.service.simulate_now(request, &|_| {}).await.map_err(failure)?;
+        Ok(Simulation::from(&job))
     }
 
     pub async fn health(&self, environment: &EnvironmentName) -> Result<Health, Failure> {

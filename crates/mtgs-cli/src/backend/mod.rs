@@ -5,7 +5,7 @@
 mod local;
 mod remote;
 
-use mtgs_api::{AnalysisRun, CheckResponse, Conflict, ConflictList, Health, RegisterResponse, ToolList};
+use mtgs_api::{AnalysisRun, CheckResponse, Conflict, ConflictList, Health, RegisterResponse, Simulation, ToolList};
 use mtgs_core::{ConflictStatus, EnvironmentName, ParsedTool, ServerName};
 use mtgs_service::{ConflictFilter, Progress, ToolFilter};
 
@@ -92,6 +92,15 @@ impl Backend {
         match self {
             Backend::Local(local) => local.analyze(environment, progress).await,
             Backend::Remote(remote) => remote.analyze(environment, progress).await,
+        }
+    }
+
+    /// Runs an impact simulation to the end: in this process locally; remotely by
+    /// queueing it and polling.
+    pub async fn simulate(&self, request: &mtgs_service::SimulationRequest) -> Result<Simulation, Failure> {
+        match self {
+            Backend::Local(local) => local.simulate(request).await,
+            Backend::Remote(remote) => remote.simulate(request).await,
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use mtgs_api::{
     AnalysisRun, ApiError, CheckResponse, Conflict, ConflictList, ErrorBody, ErrorCode, Health, RegisterResponse,
-    SetConflictStatusRequest, ToolBatchRequest, ToolList,
+    SetConflictStatusRequest, Simulation, SimulationRequestBody, ToolBatchRequest, ToolList,
 };
 use mtgs_core::{ConflictStatus, EnvironmentName};
 use mtgs_service::{ConflictFilter, Progress, ToolFilter};
@@ -157,6 +157,25 @@ impl Remote {
             });
         }
         Ok(run)
+    }
+
+    /// Queues the simulation, then polls it until it has finished.
+    pub async fn simulate(&self, request: &mtgs_service::SimulationRequest) -> Result<Simulation, Failure> {
+        let body = SimulationRequestBody {
+            environment: request.environment.to_string(),
+            server: request.server.as_ref().map(ToString::to_string),
+            tools: request.tools.iter().map(mtgs_core::ToolDef::to_json).collect(),
+            probes: request.probes.iter().map(|probe| serde_json::to_value(probe).unwrap_or_default()).collect(),
+            trials: request.trials,
+        };
+        let url = self.url("/v1/simulations", &[])?;
+        let mut simulation: Simulation = self.send(Method::POST, url, Some(&body), &[StatusCode::ACCEPTED]).await?;
+        let url = self.url(&format!("/v1/simulations/{}", simulation.id), &[])?;
+        while !simulation.status.is_finished() {
+            tokio::time::sleep(POLL_INTERVAL).await;
+            simulation = self.send(Method::GET, url.clone(), None::<&()>, &[StatusCode::OK]).await?;
+        }
+        Ok(simulation)
     }
 
     pub async fn health(&self, environment: &EnvironmentName) -> Result<Health, Failure> {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow};
 use comfy_table::Table;
 use mtgs_core::{EnvironmentName, ServerName, ToolKey, parse_tool_list};
-use mtgs_service::eval::{EvalReport, Floors, Half, Labels, score};
+use mtgs_service::eval::{EvalReport, Floors, Half, Labels, probes_in_half, routing_accuracy, score};
 use mtgs_service::{ConflictFilter, Progress, Service, ServiceSettings, ToolBatch};
 use serde_json::{Value, json};
 
@@ -71,7 +71,12 @@ fn read_labels(path: &Path, corpus: &[CorpusServer]) -> Result<Labels, Failure> 
     Ok(labels)
 }
 
-pub async fn run(args: &EvalArgs, embedder: &EmbedderSettings, printer: &Printer) -> Result<Exit, Failure> {
+pub async fn run(
+    args: &EvalArgs,
+    embedder: &EmbedderSettings,
+    behavioural: Option<mtgs_service::BehaviouralSettings>,
+    printer: &Printer,
+) -> Result<Exit, Failure> {
     let started = Instant::now();
     let corpus = read_corpus(&args.corpus)?;
     let labels = read_labels(&args.labels, &corpus)?;
@@ -115,11 +120,20 @@ pub async fn run(args: &EvalArgs, embedder: &EmbedderSettings, printer: &Printer
     if let (Some(semantic), Some(bands)) = (semantic.as_mut(), &args.semantic_bands) {
         semantic.thresholds = parse_bands(bands)?;
     }
+    let mut behavioural = behavioural;
+    if let (Some(behavioural), Some(routing)) = (behavioural.as_mut(), &args.routing) {
+        let bad = || Failure::input(anyhow!("--routing: expected WEIGHT,TEMPERATURE, found '{routing}'"));
+        let (weight, temperature) = routing.split_once(',').ok_or_else(bad)?;
+        behavioural.routing.embedding_weight = weight.trim().parse().map_err(|_| bad())?;
+        behavioural.routing.temperature = temperature.trim().parse().map_err(|_| bad())?;
+        behavioural.router = std::sync::Arc::new(mtgs_detect::routing::LocalRouter::new(&behavioural.routing));
+    }
     let settings = ServiceSettings {
         database_url: mtgs_service::database_url_in(scratch),
         job_poll_interval: std::time::Duration::from_millis(50),
         job_lease: std::time::Duration::from_secs(600),
         semantic,
+        behavioural,
     };
     let service =
         Service::open(&settings).await.context("cannot open the scratch database").map_err(Failure::unavailable)?;
@@ -138,13 +152,15 @@ pub async fn run(args: &EvalArgs, embedder: &EmbedderSettings, printer: &Printer
     let loading = loading.elapsed();
 
     let analysing = Instant::now();
-    let bar = progress_bar("the corpus");
-    let report_progress = |progress: Progress| advance(&bar, progress);
-    let job = service.analyze_now(&environment, &report_progress).await;
-    bar.finish_and_clear();
-    let job = job.map_err(|error| Failure::unavailable(anyhow!("analysis failed: {error}")))?;
-    if let Some(error) = job.error {
-        return Err(Failure::unavailable(anyhow!("analysis failed: {error}")));
+    if !args.routing_only {
+        let bar = progress_bar("the corpus");
+        let report_progress = |progress: Progress| advance(&bar, progress);
+        let job = service.analyze_now(&environment, &report_progress).await;
+        bar.finish_and_clear();
+        let job = job.map_err(|error| Failure::unavailable(anyhow!("analysis failed: {error}")))?;
+        if let Some(error) = job.error {
+            return Err(Failure::unavailable(anyhow!("analysis failed: {error}")));
+        }
     }
     let analysing = analysing.elapsed();
 
@@ -153,7 +169,26 @@ pub async fn run(args: &EvalArgs, embedder: &EmbedderSettings, printer: &Printer
         .await
         .map_err(|error| Failure::unavailable(anyhow!("{error}")))?;
     let findings: Vec<mtgs_core::Finding> = conflicts.into_iter().map(|conflict| conflict.finding).collect();
-    let report = score(&labels, &findings, half, seed, min_severity);
+    let mut report = score(&labels, &findings, half, seed, min_severity);
+
+    // Routing: the half's probes against the whole corpus, as a simulation with no candidate.
+    let routing = Instant::now();
+    let probes = probes_in_half(&labels, half, seed);
+    let routed = routed_probes(&service, &environment, &probes).await?;
+    report.routing_top1 = routed.as_ref().map(|routed| routing_accuracy(&probes, routed));
+    let routed_probes: Vec<Value> = match &routed {
+        Some(routed) => probes
+            .iter()
+            .zip(routed)
+            .map(|(probe, routed)| {
+                let hit =
+                    routed.as_ref().is_some_and(|tool| *tool == probe.expected || probe.alternatives.contains(tool));
+                json!({"id": probe.id, "query": probe.query, "expected": probe.expected, "routed": routed, "hit": hit})
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let routing = routing.elapsed();
     let pairs =
         if printer.json() { labelled_pairs(&service, &corpus, &labels, &findings, seed).await? } else { Vec::new() };
     let timing = json!({
@@ -162,11 +197,12 @@ pub async fn run(args: &EvalArgs, embedder: &EmbedderSettings, printer: &Printer
         "findings": findings.len(),
         "register_seconds": loading.as_secs_f64(),
         "analyze_seconds": analysing.as_secs_f64(),
+        "routing_seconds": routing.as_secs_f64(),
         "total_seconds": started.elapsed().as_secs_f64(),
     });
 
     if printer.json() {
-        printer.print_json(&json!({"report": report, "run": timing, "pairs": pairs}));
+        printer.print_json(&json!({"report": report, "run": timing, "pairs": pairs, "probes": routed_probes}));
     } else {
         print_report(&report, &timing, args.show.unwrap_or(usize::MAX));
     }
@@ -177,6 +213,37 @@ pub async fn run(args: &EvalArgs, embedder: &EmbedderSettings, printer: &Printer
         }
         _ => Ok(Exit::Success),
     }
+}
+
+/// Where each probe was routed (`None` when stage 4 is off).
+async fn routed_probes(
+    service: &Service,
+    environment: &EnvironmentName,
+    probes: &[&mtgs_service::eval::LabeledProbe],
+) -> Result<Option<Vec<Option<ToolKey>>>, Failure> {
+    let request = mtgs_service::SimulationRequest {
+        environment: environment.clone(),
+        server: None,
+        tools: Vec::new(),
+        probes: probes
+            .iter()
+            .map(|probe| mtgs_core::Probe { query: probe.query.clone(), expected: Some(probe.expected.clone()) })
+            .collect(),
+        trials: None,
+    };
+    let job = service
+        .simulate_now(&request, &|_| {})
+        .await
+        .map_err(|error| Failure::unavailable(anyhow!("routing failed: {error}")))?;
+    if job.error.as_deref().is_some_and(|error| error.contains("stage 4")) {
+        return Ok(None);
+    }
+    if let Some(error) = job.error {
+        return Err(Failure::unavailable(anyhow!("routing failed: {error}")));
+    }
+    let report: mtgs_detect::simulation::SimulationReport = serde_json::from_value(job.result)
+        .map_err(|error| Failure::unavailable(anyhow!("unreadable routing report: {error}")))?;
+    Ok(Some(report.probes.into_iter().map(|probe| probe.after).collect()))
 }
 
 fn parse_bands(text: &str) -> Result<mtgs_detect::semantic::SemanticThresholds, Failure> {
@@ -303,12 +370,13 @@ fn print_report(report: &EvalReport, timing: &Value, show: usize) {
     }
     match report.routing_top1 {
         Some(accuracy) => println!("routing top-1 on {} probes: {accuracy:.3}", report.probes),
-        None => println!("routing top-1 on {} probes: not measured (no routing stage yet)", report.probes),
+        None => println!("routing top-1 on {} probes: not measured (--router off)", report.probes),
     }
     println!(
-        "wall time: register {:.1} s, analyse {:.1} s, total {:.1} s",
+        "wall time: register {:.1} s, analyse {:.1} s, route {:.1} s, total {:.1} s",
         timing["register_seconds"].as_f64().unwrap_or_default(),
         timing["analyze_seconds"].as_f64().unwrap_or_default(),
+        timing["routing_seconds"].as_f64().unwrap_or_default(),
         timing["total_seconds"].as_f64().unwrap_or_default()
     );
 }

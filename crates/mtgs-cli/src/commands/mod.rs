@@ -5,6 +5,7 @@ mod conflicts;
 mod eval;
 mod health;
 mod serve;
+mod simulate;
 mod tools;
 
 use crate::args::{Cli, Command};
@@ -19,7 +20,8 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     }
     if let Command::Eval(args) = &cli.command {
         let embedder = settings::embedder_settings(&cli.global.embed)?;
-        return eval::run(args, &embedder, &Printer::new(Settings::resolve(&cli.global)?.output)).await;
+        let behavioural = settings::behavioural_settings(&cli.global.route)?;
+        return eval::run(args, &embedder, behavioural, &Printer::new(Settings::resolve(&cli.global)?.output)).await;
     }
     let settings = Settings::resolve(&cli.global)?;
     let printer = Printer::new(settings.output);
@@ -33,5 +35,6 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         }
         Command::Analyze(args) => analyze::run(&args, &Backend::connect(&settings.target).await?, &printer).await,
         Command::Health(args) => health::run(&args, &Backend::connect(&settings.target).await?, &printer).await,
+        Command::Simulate(args) => simulate::run(args, &settings.target, &printer).await,
     }
 }

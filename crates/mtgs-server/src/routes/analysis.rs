@@ -26,6 +26,6 @@ pub async fn show(
     PathParam(id): PathParam,
 ) -> Result<Json<AnalysisRun>, ErrorResponse> {
     let id = id_from_path(&id, "an analysis run")?;
-    let job = service.job(id).await?;
+    let job = service.job_of_kind(id, mtgs_core::JobKind::Analysis).await?;
     Ok(Json(AnalysisRun::from(&job)))
 }

@@ -4,6 +4,7 @@
 mod analysis;
 mod conflicts;
 mod probes;
+mod simulations;
 mod tools;
 
 use axum::Router;
@@ -29,6 +30,8 @@ pub fn router(service: Service) -> Router {
         .route("/conflicts/{id}", get(conflicts::show).patch(conflicts::set_status))
         .route("/environments/{environment}/analysis-runs", post(analysis::start))
         .route("/analysis-runs/{id}", get(analysis::show))
+        .route("/simulations", post(simulations::start))
+        .route("/simulations/{id}", get(simulations::show))
         .route("/environments/{environment}/health", get(probes::environment_health));
     Router::new()
         .route("/health", get(probes::liveness))

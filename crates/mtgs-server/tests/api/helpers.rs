@@ -24,6 +24,7 @@ pub async fn spawn_app() -> TestApp {
             job_poll_interval: Duration::from_millis(20),
             job_lease: Duration::from_secs(30),
             semantic: None,
+            behavioural: Some(mtgs_service::BehaviouralSettings::local()),
         },
     };
     let app = Application::build(&settings).await.expect("the application builds");

@@ -6,5 +6,6 @@ mod conflicts;
 mod errors;
 mod helpers;
 mod probes;
+mod simulations;
 mod tools;
 mod webhooks;
