@@ -29,6 +29,11 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(Exit::Input as u8));
         }
     };
+    // Output piped into `head` ends the process quietly instead of a print panicking;
+    // `serve` writes no pipe output that matters and keeps running on its sockets' EPIPE.
+    if !matches!(cli.command, Command::Serve(_)) {
+        sigpipe::reset();
+    }
     init_logging(matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
