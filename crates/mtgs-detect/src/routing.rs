@@ -71,7 +71,7 @@ impl RoutingQuery {
     pub fn new(text: impl Into<String>, embedding: Option<Embedding>) -> Self {
         let text = text.into();
         let mut counts: HashMap<String, f32> = HashMap::new();
-        for stem in text::stems(&text) {
+        for stem in text::stems_with_action_classes(&text) {
             *counts.entry(stem).or_default() += 1.0;
         }
         let mut stems: Vec<(String, f32)> = counts.into_iter().collect();
@@ -105,7 +105,7 @@ impl Doc {
     fn of(tool: &PreparedTool) -> Self {
         let mut counts: HashMap<String, f32> = HashMap::new();
         let mut add = |text: &str, weight: f32| {
-            for stem in text::stems(text) {
+            for stem in text::stems_with_action_classes(text) {
                 *counts.entry(stem).or_default() += weight;
             }
         };

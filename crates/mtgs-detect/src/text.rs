@@ -79,12 +79,28 @@ pub fn terms(text: &str) -> Vec<String> {
 
 /// [`terms`] in the order they occur, repeats kept: what a term-frequency model counts.
 pub fn stems(text: &str) -> Vec<String> {
+    informative_words(text).map(|word| stem(&word)).collect()
+}
+
+/// [`stems`], each action word followed by its class as `action:CLASS`, so a request to
+/// "add" a task meets a tool that "creates" one ([`action_class`]).
+pub fn stems_with_action_classes(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for word in informative_words(text) {
+        out.push(stem(&word));
+        if is_action_word(&word) {
+            out.push(format!("action:{}", action_class(&word)));
+        }
+    }
+    out
+}
+
+/// Lower-cased words of two or more characters, not numbers, not stop words.
+fn informative_words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| word.chars().count() >= 2 && !word.chars().all(char::is_numeric))
         .map(str::to_lowercase)
         .filter(|word| !is_stop_word(word))
-        .map(|word| stem(&word))
-        .collect()
 }
 
 const STOP_WORDS: &[&str] = &[
