@@ -14,7 +14,6 @@
 
 use std::time::{Duration, Instant};
 
-use mtgs_core::{ServerName, ToolDef};
 use mtgs_detect::semantic::{Embedder, Embedding, SemanticThresholds, fingerprint};
 use mtgs_detect::{Detector, PreparedTool};
 
