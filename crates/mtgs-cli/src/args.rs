@@ -43,7 +43,8 @@ pub struct GlobalArgs {
     /// Database URL [default: sqlite://DIR/mtgs.db].
     #[arg(long, global = true, value_name = "URL", env = env_vars::DATABASE_URL, hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Output: tables for people, or the API's JSON for machines.
+    /// Output: tables for people, the API's JSON for machines (JSON lines for `audit
+    /// export`), or CEF lines for SIEMs (`audit export` only).
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     #[command(flatten)]
@@ -140,6 +141,8 @@ pub enum EmbedderKind {
 pub enum Format {
     Table,
     Json,
+    /// ArcSight CEF lines (`audit export` only).
+    Cef,
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +159,9 @@ pub enum Command {
     Analyze(EnvironmentArgs),
     /// Show the health score of an environment.
     Health(EnvironmentArgs),
+    /// Verify and export the tamper-evident audit log (local database).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Predict how routing shifts when tools are added: route the environment's probes
     /// before and after (exit 1 when the verdict is block).
     Simulate(SimulateArgs),
@@ -300,6 +306,27 @@ pub struct ListConflictsArgs {
     /// Only conflicts involving this tool, SERVER/NAME.
     #[arg(long, value_name = "SERVER/NAME", value_parser = tool_key)]
     pub tool: Option<ToolKey>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain: exit 0 when intact, 1 with the first broken entry.
+    Verify,
+    /// Print entries oldest first: `--format json` JSON lines, `--format cef` CEF lines.
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// Entries at or after this time, milliseconds since the Unix epoch.
+    #[arg(long, value_name = "MS")]
+    pub from: Option<i64>,
+    /// Entries before this time, milliseconds since the Unix epoch.
+    #[arg(long, value_name = "MS")]
+    pub to: Option<i64>,
+    /// Only this event (TOOL_REGISTERED, CONFLICT_STATUS_CHANGED, …).
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<mtgs_core::AuditEvent>,
 }
 
 #[derive(Debug, Args)]

@@ -337,6 +337,88 @@ fn registration_listing_and_triage_work_locally() {
     assert_eq!(stderr, "error: conflict '999' does not exist\n");
 }
 
+/// Every change lands in the hash-chained audit log; the database refuses edits, and an
+/// edit made anyway (triggers dropped by hand) is found by `mtgs audit verify`.
+#[test]
+fn the_audit_log_records_changes_exports_json_and_cef_and_verify_finds_a_tampered_row() {
+    let workspace = Workspace::new();
+    register_jira(&workspace, &mut workspace.mtgs());
+    let salesforce = file(&workspace, "salesforce.json");
+    let (code, stdout, _) = run(workspace.mtgs().args([
+        "tools",
+        "register",
+        "--env",
+        "prod",
+        "--server",
+        "salesforce",
+        "--file",
+        &salesforce,
+        "--format",
+        "json",
+    ]));
+    assert_eq!(code, 1, "{stdout}");
+    let id = parse_json(&stdout)["tools"][0]["conflicts"][0]["id"].as_i64().expect("a conflict");
+    let (code, _, _) = run(workspace.mtgs().args(["conflicts", "set-status", &id.to_string(), "suppressed"]));
+    assert_eq!(code, 0);
+    let (code, _, _) = run(workspace.mtgs().args(["analyze", "--env", "prod"]));
+    assert_eq!(code, 0);
+
+    let (code, stdout, _) = run(workspace.mtgs().args(["audit", "export", "--format", "json"]));
+    assert_eq!(code, 0);
+    let entries: Vec<Value> = stdout.lines().map(parse_json).collect();
+    let events: Vec<&str> = entries.iter().filter_map(|entry| entry["event"].as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "TOOL_REGISTERED",
+            "TOOL_REGISTERED",
+            "CONFLICT_DETECTED",
+            "CONFLICT_STATUS_CHANGED",
+            "ANALYSIS_RUN_STARTED",
+            "ANALYSIS_RUN_COMPLETED"
+        ],
+        "{stdout}"
+    );
+    assert_eq!(entries[3]["before"], json!({"status": "open"}));
+    assert_eq!(entries[3]["after"], json!({"status": "suppressed"}));
+    assert_eq!(entries[1]["subject"], "salesforce/create_task");
+    for pair in entries.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+
+    let (code, stdout, _) =
+        run(workspace.mtgs().args(["audit", "export", "--format", "cef", "--event", "CONFLICT_STATUS_CHANGED"]));
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let cef = mtgs_core::parse_cef(lines[0]).expect("a CEF line");
+    assert_eq!(
+        cef.header[..5],
+        ["MTGS", "MCPToolGovernance", env!("CARGO_PKG_VERSION"), "CONFLICT_STATUS_CHANGED", "Conflict status changed"]
+    );
+    assert!(cef.extensions.contains(&("cs2".to_owned(), format!("conflict {id}"))), "{cef:?}");
+
+    let (code, stdout, _) = run(workspace.mtgs().args(["audit", "verify"]));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("intact: 6 entries"), "{stdout}");
+
+    // The database refuses edits; an intruder who drops the triggers is caught anyway.
+    let database = workspace.path("data").join("mtgs.db");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display())).await.expect("opens");
+        let refused = sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").execute(&pool).await;
+        assert!(refused.is_err_and(|error| error.to_string().contains("append-only")));
+        assert!(sqlx::query("DELETE FROM audit_log WHERE seq = 1").execute(&pool).await.is_err());
+        sqlx::query("DROP TRIGGER audit_log_refuses_update").execute(&pool).await.expect("dropped");
+        sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4").execute(&pool).await.expect("edited");
+        pool.close().await;
+    });
+    let (code, stdout, _) = run(workspace.mtgs().args(["audit", "verify"]));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("broken at entry 4") && stdout.contains("edited"), "{stdout}");
+}
+
 #[test]
 fn analyze_and_health_work_locally() {
     let workspace = Workspace::new();

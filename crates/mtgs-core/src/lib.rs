@@ -1,6 +1,7 @@
 //! Domain values of mtgs: what a tool, a conflict and an environment are, and the rules that
 //! make an invalid one unrepresentable. Pure: no I/O, no async, no database or HTTP types.
 
+mod audit;
 mod conflict;
 mod error;
 mod health;
@@ -11,6 +12,10 @@ mod records;
 mod secret;
 mod tool;
 
+pub use audit::{
+    AuditEntry, AuditEvent, CefRecord, ChainBreak, ChainReport, GENESIS_HASH, NewAuditEntry, audit_cef, audit_json,
+    chain_hash, parse_cef, verify_chain,
+};
 pub use conflict::{Conflict, ConflictKind, ConflictStatus, Finding, Severity, StageId, Verdict};
 pub use error::InputError;
 pub use health::{HealthReport, SeverityCounts};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mtgs_core::{Job, JobKind, SeverityCounts};
 use mtgs_store::FindingScope;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::registry::Service;
 use crate::{Progress, Result, ServiceError};
@@ -16,7 +16,18 @@ impl Service {
     /// a job runner picks it up.
     pub async fn start_analysis(&self, environment: &mtgs_core::EnvironmentName) -> Result<Job> {
         self.existing_environment(environment).await?;
-        Ok(self.store().enqueue_job(JobKind::Analysis, environment, None, self.now()).await?)
+        let now = self.now();
+        let started = |job: &Job| {
+            vec![crate::audit::entry(
+                now,
+                mtgs_core::AuditEvent::AnalysisRunStarted,
+                Some(environment),
+                format!("analysis run {}", job.id),
+                serde_json::Value::Null,
+                json!({"status": job.status}),
+            )]
+        };
+        Ok(self.store().enqueue_job_with_audit(JobKind::Analysis, environment, None, now, &started).await?)
     }
 
     /// Queues an analysis and runs it in this process, reporting progress; for the CLI's
@@ -129,8 +140,20 @@ impl Service {
         };
         progress(Progress { done: total, total });
 
+        let now = self.now();
         let mut tx = self.store().begin().await?;
-        let sync = tx.record_findings(row.id, &FindingScope::Environment, &findings, self.now()).await?;
+        let sync = tx.record_findings(row.id, &FindingScope::Environment, &findings, now).await?;
+        let mut entries: Vec<mtgs_core::NewAuditEntry> =
+            sync.conflicts.iter().filter_map(|conflict| crate::audit::detected_entry(conflict, now)).collect();
+        entries.push(crate::audit::entry(
+            now,
+            mtgs_core::AuditEvent::AnalysisRunCompleted,
+            Some(&job.environment),
+            format!("analysis run {}", job.id),
+            Value::Null,
+            json!({"tools": total, "findings": findings.len(), "opened": sync.opened, "reopened": sync.reopened, "resolved": sync.resolved}),
+        ));
+        tx.append_audit(&entries).await?;
         tx.commit().await?;
         self.store().update_job_progress(job.id, total as i64, total as i64, self.now(), self.lease_ms()).await?;
 

@@ -163,10 +163,12 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
     let written = async {
         let mut tx = service.store().begin().await?;
         let row = tx.ensure_environment(&batch.environment, now).await?;
-        let mut records = Vec::with_capacity(batch.tools.len());
+        let mut records: Vec<mtgs_core::ToolRecord> = Vec::with_capacity(batch.tools.len());
         for tool in &batch.tools {
             records.push(tx.upsert_tool(row.id, &batch.server, &tool.def, ToolStatus::PendingApproval, now).await?);
         }
+        let previous_hashes: HashMap<ToolKey, String> =
+            cached.detector.tools().iter().map(|(_, tool)| (tool.key.clone(), tool.def.canonical_hash())).collect();
         let keys: Vec<ToolKey> = records
             .iter()
             .map(|record| ToolKey { server: record.server.clone(), name: record.def.name.clone() })
@@ -175,7 +177,8 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
         let sync = tx.record_findings(row.id, &FindingScope::Tools(keys), &all, now).await?;
 
         // Tracked conflicts come back in the order of the findings: split them per tool.
-        let mut tracked = sync.conflicts.into_iter();
+        let tracked_conflicts = sync.conflicts;
+        let mut tracked = tracked_conflicts.iter().cloned();
         let mut views = Vec::with_capacity(found.len());
         let mut statuses = Vec::with_capacity(found.len());
         for (findings, record) in found.iter().zip(&records) {
@@ -197,6 +200,15 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
             statuses.push(status);
             views.push(tool_views);
         }
+        // The audit entries land in the same transaction as the change.
+        let mut entries: Vec<mtgs_core::NewAuditEntry> = Vec::new();
+        for (record, status) in records.iter_mut().zip(&statuses) {
+            let key = ToolKey { server: record.server.clone(), name: record.def.name.clone() };
+            record.status = *status;
+            entries.extend(crate::audit::tool_entry(record, previous_hashes.get(&key).map(String::as_str), now));
+        }
+        entries.extend(tracked_conflicts.iter().filter_map(|conflict| crate::audit::detected_entry(conflict, now)));
+        tx.append_audit(&entries).await?;
         let generation = tx.bump_generation(row.id).await?;
         tx.commit().await?;
         Ok::<_, ServiceError>((views, statuses, generation))

@@ -3,6 +3,7 @@
 //! layer, so a rule enforced here holds on every surface. No HTTP here.
 
 mod analysis;
+mod audit;
 mod batch;
 pub mod eval;
 mod registry;
@@ -11,10 +12,11 @@ mod simulation;
 
 use std::time::Duration;
 
+pub use audit::UNAUTHENTICATED;
 use mtgs_core::{
     ConflictStatus, EnvironmentName, Finding, InputError, Lint, ParsedTool, ServerName, ToolName, ToolStatus, Verdict,
 };
-pub use mtgs_store::{ConflictFilter, Store, StoreError, ToolFilter, database_url_in};
+pub use mtgs_store::{AuditFilter, ConflictFilter, Store, StoreError, ToolFilter, database_url_in};
 
 pub use registry::Service;
 pub use semantic::SemanticSettings;

@@ -181,11 +181,26 @@ impl Service {
     }
 
     /// Sets a conflict's triage status (`NotFound` if there is no such conflict).
+    /// The change and its CONFLICT_STATUS_CHANGED audit entry land together.
     pub async fn set_conflict_status(&self, id: i64, status: ConflictStatus) -> Result<Conflict> {
-        self.store()
-            .set_conflict_status(id, status, self.now())
-            .await?
-            .ok_or_else(|| ServiceError::NotFound { what: Resource::Conflict, name: id.to_string() })
+        let not_found = || ServiceError::NotFound { what: Resource::Conflict, name: id.to_string() };
+        let now = self.now();
+        let mut tx = self.store().begin().await?;
+        let before = tx.conflict(id).await?.ok_or_else(not_found)?;
+        let after = tx.set_conflict_status(id, status, now).await?.ok_or_else(not_found)?;
+        if before.status != after.status {
+            let entry = crate::audit::entry(
+                now,
+                mtgs_core::AuditEvent::ConflictStatusChanged,
+                Some(&after.environment),
+                format!("conflict {id}"),
+                serde_json::json!({"status": before.status}),
+                serde_json::json!({"status": after.status}),
+            );
+            tx.append_audit(&[entry]).await?;
+        }
+        tx.commit().await?;
+        Ok(after)
     }
 
     /// Health score and counts of an environment (`NotFound` if it does not exist).

@@ -8,6 +8,7 @@
 //! **Invariant:** every write a use case makes goes through one [`StoreTx`] and lands
 //! whole or not at all.
 
+mod audit;
 mod conflicts;
 mod connect;
 mod embeddings;
@@ -18,6 +19,7 @@ mod tools;
 
 use std::path::Path;
 
+pub use audit::AuditFilter;
 pub use connect::database_url_in;
 
 use mtgs_core::{
@@ -225,8 +227,21 @@ impl Store {
         payload: Option<&serde_json::Value>,
         now: i64,
     ) -> Result<Job> {
+        self.enqueue_job_with_audit(kind, environment, payload, now, &|_| Vec::new()).await
+    }
+
+    /// [`Store::enqueue_job`], appending `audit(job)` in the same transaction.
+    pub async fn enqueue_job_with_audit(
+        &self,
+        kind: JobKind,
+        environment: &EnvironmentName,
+        payload: Option<&serde_json::Value>,
+        now: i64,
+        audit: &(dyn Fn(&Job) -> Vec<mtgs_core::NewAuditEntry> + Sync),
+    ) -> Result<Job> {
         let mut tx = self.begin_write().await?;
         let job = jobs::enqueue(&mut tx, kind, environment, payload, now).await?;
+        audit::append(&mut tx, &audit(&job)).await?;
         tx.commit().await?;
         Ok(job)
     }
@@ -248,6 +263,20 @@ impl Store {
     /// Marks a job succeeded with its result, or failed with the error's message.
     pub async fn finish_job(&self, id: i64, outcome: std::result::Result<Value, String>, now: i64) -> Result<Job> {
         jobs::finish(&mut *self.pool.acquire().await?, id, outcome, now).await
+    }
+
+    /// Audit entries matching `filter`, in chain order.
+    pub async fn audit(&self, filter: &AuditFilter) -> Result<Vec<mtgs_core::AuditEntry>> {
+        audit::read(&mut *self.pool.acquire().await?, filter).await
+    }
+
+    /// Appends audit entries in a transaction of their own (for events that change no
+    /// other row).
+    pub async fn append_audit(&self, entries: &[mtgs_core::NewAuditEntry]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        audit::append(&mut tx, entries).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
@@ -296,6 +325,21 @@ impl StoreTx {
         now: i64,
     ) -> Result<ConflictSync> {
         conflicts::record_findings(&mut self.tx, environment_id, scope, findings, now).await
+    }
+
+    pub async fn conflict(&mut self, id: i64) -> Result<Option<Conflict>> {
+        conflicts::by_id(&mut self.tx, id).await
+    }
+
+    /// Sets a conflict's triage status; `None` if there is no such conflict.
+    pub async fn set_conflict_status(&mut self, id: i64, status: ConflictStatus, now: i64) -> Result<Option<Conflict>> {
+        conflicts::set_status(&mut self.tx, id, status, now).await
+    }
+
+    /// Appends audit entries in this transaction: they land with the change they record,
+    /// or not at all.
+    pub async fn append_audit(&mut self, entries: &[mtgs_core::NewAuditEntry]) -> Result<()> {
+        audit::append(&mut self.tx, entries).await
     }
 
     pub async fn commit(self) -> Result<()> {

@@ -1,6 +1,7 @@
 //! One module per command; each resolves its arguments, calls the backend and prints.
 
 mod analyze;
+mod audit;
 mod conflicts;
 mod eval;
 mod health;
@@ -23,6 +24,9 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         let behavioural = settings::behavioural_settings(&cli.global.route)?;
         return eval::run(args, &embedder, behavioural, &Printer::new(Settings::resolve(&cli.global)?.output)).await;
     }
+    if cli.global.format == crate::args::Format::Cef && !matches!(cli.command, Command::Audit(_)) {
+        return Err(Failure::input(anyhow::anyhow!("--format cef applies to `mtgs audit export` only")));
+    }
     let settings = Settings::resolve(&cli.global)?;
     let printer = Printer::new(settings.output);
     // Commands that read a file validate it before connecting, so a bad file is exit 2
@@ -36,5 +40,6 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Analyze(args) => analyze::run(&args, &Backend::connect(&settings.target).await?, &printer).await,
         Command::Health(args) => health::run(&args, &Backend::connect(&settings.target).await?, &printer).await,
         Command::Simulate(args) => simulate::run(args, &settings.target, &printer).await,
+        Command::Audit(command) => audit::run(command, &settings.target, cli.global.format).await,
     }
 }

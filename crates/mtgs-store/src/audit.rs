@@ -1,0 +1,95 @@
+//! The audit log table: entries appended in the transaction of the change they record,
+//! numbered and chained here; read back in order for export and verification.
+
+use mtgs_core::{AuditEntry, AuditEvent, EnvironmentName, GENESIS_HASH, NewAuditEntry, chain_hash};
+use serde_json::Value;
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use crate::Result;
+use crate::rows::{enum_column, int, optional_text, parse_json, text};
+
+/// Which entries to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Milliseconds since the epoch, inclusive.
+    pub from: Option<i64>,
+    /// Milliseconds since the epoch, exclusive.
+    pub to: Option<i64>,
+    pub event: Option<AuditEvent>,
+}
+
+/// Appends `entries` after the last one, chaining each to the one before.
+pub(crate) async fn append(conn: &mut AnyConnection, entries: &[NewAuditEntry]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
+    let (mut seq, mut previous) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+    for entry in entries {
+        seq += 1;
+        let hash = chain_hash(seq, &previous, entry);
+        let json = |value: &Value| (!value.is_null()).then(|| value.to_string());
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, event, environment, subject, before, after, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(seq)
+        .bind(entry.at)
+        .bind(entry.actor.as_str())
+        .bind(entry.event.as_str())
+        .bind(entry.environment.as_ref().map(|name| name.as_str().to_owned()))
+        .bind(entry.subject.as_str())
+        .bind(json(&entry.before))
+        .bind(json(&entry.after))
+        .bind(previous.as_str())
+        .bind(hash.as_str())
+        .execute(&mut *conn)
+        .await?;
+        previous = hash;
+    }
+    Ok(())
+}
+
+fn entry_from_row(row: &AnyRow) -> Result<AuditEntry> {
+    let json = |column: &str| -> Result<Value> {
+        match optional_text(row, column)? {
+            Some(raw) => parse_json(&raw, column, "audit_log"),
+            None => Ok(Value::Null),
+        }
+    };
+    let environment = match optional_text(row, "environment")? {
+        Some(name) => EnvironmentName::parse(&name).ok(),
+        None => None,
+    };
+    Ok(AuditEntry {
+        seq: int(row, "seq")?,
+        entry: NewAuditEntry {
+            at: int(row, "at")?,
+            actor: text(row, "actor")?,
+            event: enum_column(row, "event", "audit_log")?,
+            environment,
+            subject: text(row, "subject")?,
+            before: json("before")?,
+            after: json("after")?,
+        },
+        prev_hash: text(row, "prev_hash")?,
+        hash: text(row, "hash")?,
+    })
+}
+
+/// Entries matching `filter`, in chain order.
+pub(crate) async fn read(conn: &mut AnyConnection, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, event, environment, subject, before, after, prev_hash, hash FROM audit_log \
+         WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR at < $2) AND ($3 IS NULL OR event = $3) \
+         ORDER BY seq",
+    )
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(filter.event.map(AuditEvent::as_str))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(entry_from_row).collect()
+}
