@@ -420,6 +420,24 @@ fn the_audit_log_records_changes_exports_json_and_cef_and_verify_finds_a_tampere
 }
 
 #[test]
+fn audit_verify_and_export_work_over_http() {
+    let server = spawn_server();
+    let workspace = Workspace::new();
+    register_jira(&workspace, &mut workspace.mtgs_at(&server.url));
+    let (code, stdout, stderr) = run(workspace.mtgs_at(&server.url).args(["audit", "verify"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("intact: 1 entries"), "{stdout}");
+    let (code, stdout, _) = run(workspace.mtgs_at(&server.url).args(["audit", "export", "--format", "cef"]));
+    assert_eq!(code, 0);
+    let record = mtgs_core::parse_cef(stdout.trim()).expect("one CEF line");
+    assert_eq!(record.header[3], "TOOL_REGISTERED");
+    let (code, stdout, _) = run(workspace.mtgs_at(&server.url).args(["audit", "export", "--event", "TOOL_REGISTERED"]));
+    assert_eq!(code, 0);
+    assert_eq!(parse_json(stdout.trim())["subject"], "jira/create_task");
+    assert!(!workspace.path("data").exists(), "remote mode opens no local database");
+}
+
+#[test]
 fn analyze_and_health_work_locally() {
     let workspace = Workspace::new();
     register_jira(&workspace, &mut workspace.mtgs());

@@ -159,6 +159,33 @@ impl Remote {
         Ok(run)
     }
 
+    /// `GET` a route that answers with JSON.
+    pub async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<serde_json::Value, Failure> {
+        let url = self.url(path, query)?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    /// `GET` a route that answers with text (an export), or the API's error.
+    pub async fn get_text(&self, path: &str, query: &[(&str, String)]) -> Result<String, Failure> {
+        let url = self.url(path, query)?;
+        let mut request = self.http.get(url.clone());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token.expose());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the mtgs server at {}", self.base))
+            .map_err(Failure::unavailable)?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("cannot read the answer to GET {url}"))
+            .map_err(Failure::unavailable)?;
+        if status == StatusCode::OK { Ok(text) } else { Err(error_response(status, &text)) }
+    }
+
     /// Queues the simulation, then polls it until it has finished.
     pub async fn simulate(&self, request: &mtgs_service::SimulationRequest) -> Result<Simulation, Failure> {
         let body = SimulationRequestBody {

@@ -2,6 +2,7 @@
 //! resource; handlers parse input into domain values, call the service, convert back.
 
 mod analysis;
+mod audit;
 mod conflicts;
 mod probes;
 mod simulations;
@@ -30,6 +31,9 @@ pub fn router(service: Service) -> Router {
         .route("/conflicts/{id}", get(conflicts::show).patch(conflicts::set_status))
         .route("/environments/{environment}/analysis-runs", post(analysis::start))
         .route("/analysis-runs/{id}", get(analysis::show))
+        .route("/audit-logs", get(audit::list))
+        .route("/audit-logs/export", get(audit::export))
+        .route("/audit-logs/verify", get(audit::verify))
         .route("/simulations", post(simulations::start))
         .route("/simulations/{id}", get(simulations::show))
         .route("/environments/{environment}/health", get(probes::environment_health));

@@ -2,6 +2,7 @@
 //! per test, driven over loopback with reqwest. One binary, one module per resource.
 
 mod analysis;
+mod audit;
 mod conflicts;
 mod errors;
 mod helpers;

@@ -1,0 +1,76 @@
+//! `GET /v1/audit-logs`, `GET /v1/audit-logs/export` (JSON lines or ArcSight CEF) and
+//! `GET /v1/audit-logs/verify`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use mtgs_api::ApiError;
+use mtgs_core::{AuditEvent, audit_cef, audit_json};
+use mtgs_service::{AuditFilter, Service};
+use serde_json::{Value, json};
+
+use crate::error::ErrorResponse;
+use crate::extract::QueryParams;
+
+const FILTER_PARAMETERS: [&str; 3] = ["from", "to", "event"];
+
+/// `?from=&to=` (milliseconds since the epoch) and `?event=`.
+fn filter(query: &mut QueryParams) -> Result<AuditFilter, ApiError> {
+    let millis = |raw: &str| {
+        raw.parse::<i64>().map_err(|_| format!("expected milliseconds since the Unix epoch, found '{raw}'"))
+    };
+    Ok(AuditFilter {
+        from: query.take_parsed("from", millis)?,
+        to: query.take_parsed("to", millis)?,
+        event: query.take_parsed("event", str::parse::<AuditEvent>)?,
+    })
+}
+
+/// 200 `{entries: [{seq, at, actor, event, environment, subject, before, after, prev_hash, hash}]}`.
+pub async fn list(State(service): State<Service>, mut query: QueryParams) -> Result<Json<Value>, ErrorResponse> {
+    let filter = filter(&mut query)?;
+    query.finish(&FILTER_PARAMETERS)?;
+    let entries = service.audit_log(&filter).await?;
+    Ok(Json(json!({"entries": entries.iter().map(audit_json).collect::<Vec<_>>()})))
+}
+
+/// One entry per line: `application/x-ndjson` for `format=json` (the default), CEF lines as
+/// `text/plain` for `format=cef`.
+pub async fn export(State(service): State<Service>, mut query: QueryParams) -> Result<Response, ErrorResponse> {
+    let cef = match query.take("format").as_deref() {
+        None | Some("json") => false,
+        Some("cef") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_field("format", format!("expected json or cef, found '{other}'")).into());
+        }
+    };
+    let filter = filter(&mut query)?;
+    let mut known = FILTER_PARAMETERS.to_vec();
+    known.push("format");
+    query.finish(&known)?;
+    let entries = service.audit_log(&filter).await?;
+    let mut body = String::new();
+    for entry in &entries {
+        if cef {
+            body.push_str(&audit_cef(entry, env!("CARGO_PKG_VERSION")));
+        } else {
+            body.push_str(&audit_json(entry).to_string());
+        }
+        body.push('\n');
+    }
+    let content_type = if cef { "text/plain; charset=utf-8" } else { "application/x-ndjson" };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// 200 `{entries, head, intact, broken: {seq, reason}?}`.
+pub async fn verify(State(service): State<Service>, query: QueryParams) -> Result<Json<Value>, ErrorResponse> {
+    query.finish(&[])?;
+    let report = service.verify_audit_log().await?;
+    Ok(Json(json!({
+        "entries": report.entries,
+        "head": report.head,
+        "intact": report.broken.is_none(),
+        "broken": report.broken.map(|broken| json!({"seq": broken.seq, "reason": broken.reason})),
+    })))
+}

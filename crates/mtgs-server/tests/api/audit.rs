@@ -1,0 +1,69 @@
+//! `GET /v1/audit-logs`, `/v1/audit-logs/export` and `/v1/audit-logs/verify`.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_error, jira_create_task, salesforce_create_task, spawn_app};
+
+#[tokio::test]
+async fn registrations_and_triage_are_audited_and_exported_as_json_lines_and_cef() {
+    let app = spawn_app().await;
+    app.register("prod", "jira", json!([jira_create_task()])).await;
+    let registered = app.register("prod", "salesforce", json!([salesforce_create_task()])).await;
+    let id = registered["tools"][0]["conflicts"][0]["id"].as_i64().expect("a conflict");
+    let (status, _) = app.patch(&format!("/v1/conflicts/{id}"), &json!({"status": "acknowledged"})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, body) = app.get("/v1/audit-logs").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let events: Vec<&str> =
+        body["entries"].as_array().expect("entries").iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(events, ["TOOL_REGISTERED", "TOOL_REGISTERED", "CONFLICT_DETECTED", "CONFLICT_STATUS_CHANGED"]);
+
+    let (status, body) = app.get("/v1/audit-logs?event=CONFLICT_STATUS_CHANGED").await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = body["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["after"], json!({"status": "acknowledged"}));
+    assert_eq!(entries[0]["environment"], "prod");
+
+    let client = reqwest::Client::new();
+    let response = client.get(format!("{}/v1/audit-logs/export", app.address)).send().await.expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.expect("text");
+    let lines: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+
+    let response = client
+        .get(format!("{}/v1/audit-logs/export?format=cef&event=TOOL_REGISTERED", app.address))
+        .send()
+        .await
+        .expect("sent");
+    let text = response.text().await.expect("text");
+    let records: Vec<mtgs_core::CefRecord> =
+        text.lines().map(|line| mtgs_core::parse_cef(line).expect("CEF")).collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].header[3], "TOOL_REGISTERED");
+    assert!(records[1].extensions.contains(&("cs2".to_owned(), "salesforce/create_task".to_owned())));
+
+    let (status, body) = app.get("/v1/audit-logs/verify").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((body["intact"].as_bool(), body["entries"].as_u64()), (Some(true), Some(4)), "{body}");
+}
+
+#[tokio::test]
+async fn bad_audit_queries_name_the_parameter() {
+    let app = spawn_app().await;
+    for (path, field) in [
+        ("/v1/audit-logs?from=yesterday", "from"),
+        ("/v1/audit-logs?event=TOOL_EATEN", "event"),
+        ("/v1/audit-logs?evnt=TOOL_REGISTERED", "evnt"),
+        ("/v1/audit-logs/export?format=xml", "format"),
+    ] {
+        let (status, body) = app.get(path).await;
+        let error = assert_error(status, &body, 422, "invalid_field");
+        assert_eq!(error["field"], field, "{path}: {body}");
+    }
+}
