@@ -10,16 +10,21 @@ mod tools;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mtgs_api::{ApiError, ErrorCode, MAX_BODY_BYTES};
 use mtgs_core::{EnvironmentName, InputError};
 use mtgs_service::Service;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ErrorResponse;
+
+/// The header that identifies a request in the logs and in its response.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole API over `service`.
 pub fn router(service: Service) -> Router {
@@ -45,12 +50,19 @@ pub fn router(service: Service) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
-        // One line per request at `info`, so `mtgs serve` shows its traffic by default.
+        // One line per request at `info`, so `mtgs serve` shows its traffic by default,
+        // with the request id the response also carries.
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(|request: &axum::http::Request<axum::body::Body>| {
+                    let id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+                })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        // Every response carries `x-request-id`: the caller's, or a fresh UUID.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(service)
 }
 

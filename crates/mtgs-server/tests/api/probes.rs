@@ -55,3 +55,24 @@ async fn environment_health_of_an_unknown_environment_is_404() {
     let (status, body) = app.get("/v1/environments/nowhere/health").await;
     assert_error(status, &body, 404, "environment_not_found");
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_callers_own_is_kept() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let first = client.get(format!("{}/health", app.address)).send().await.expect("sent");
+    let second = client.get(format!("{}/v1/nowhere", app.address)).send().await.expect("sent");
+    let id = |response: &reqwest::Response| {
+        response.headers().get("x-request-id").and_then(|value| value.to_str().ok()).map(str::to_owned)
+    };
+    let (first, second) = (id(&first).expect("an id"), id(&second).expect("an id on errors too"));
+    assert_ne!(first, second);
+    assert_eq!(first.len(), 36, "a UUID: {first}");
+    let echoed = client
+        .get(format!("{}/health", app.address))
+        .header("x-request-id", "trace-from-the-gateway-42")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(id(&echoed).as_deref(), Some("trace-from-the-gateway-42"));
+}
