@@ -301,14 +301,14 @@ impl<'a> Simulation<'a> {
         let own_score = index.score(probe, own);
         self.candidates.iter().any(|candidate| {
             let score = index.score(probe, candidate);
-            match router.perturbed(probe, 0, &own.tool.key, own_score) {
-                Some(_) => (0..self.trials).any(|trial| {
-                    let theirs = router.perturbed(probe, trial, &candidate.tool.key, score);
-                    let ours = router.perturbed(probe, trial, &own.tool.key, own_score);
-                    theirs > ours
-                }),
-                None => score >= own_score - REMOTE_MARGIN,
-            }
+            (0..self.trials).any(|trial| {
+                let theirs = router.perturbed(probe, trial, &candidate.tool.key, score);
+                let ours = router.perturbed(probe, trial, &own.tool.key, own_score);
+                match (theirs, ours) {
+                    (Some(theirs), Some(ours)) => theirs > ours,
+                    _ => score >= own_score - REMOTE_MARGIN,
+                }
+            })
         })
     }
 

@@ -120,24 +120,21 @@ impl Service {
             Ok(vectors) => (vectors, None),
             Err(ServiceError::Embedding(error)) => {
                 tracing::warn!(%error, model = semantic.embedder.model_id(), "embedding failed; stage 3 skipped");
-                (HashMap::new(), Some(error.to_string()))
+                (vec![None; texts.len()], Some(error.to_string()))
             }
             Err(error) => return Err(error),
         };
-        let vector_of = |text: &str| vectors.get(&mtgs_core::sha256_hex(text)).and_then(|v| Embedding::new(v.clone()));
+        // `vectors` follows `texts`: the fingerprints, then every tool's probes in order.
+        let (fingerprint_vectors, probe_vectors) = vectors.split_at(fingerprints.len());
+        let mut probe_vectors = probe_vectors.iter().cloned();
         let prepared = tools
             .into_iter()
-            .zip(&fingerprints)
+            .zip(fingerprint_vectors.iter().cloned())
             .zip(probes)
-            .map(|(((server, def), fingerprint), probes)| {
-                let probes = probes
-                    .into_iter()
-                    .map(|text| {
-                        let vector = vector_of(&text);
-                        RoutingQuery::new(text, vector)
-                    })
-                    .collect();
-                PreparedTool::new(server, def).with_embedding(vector_of(fingerprint)).with_probes(probes)
+            .map(|(((server, def), embedding), probes)| {
+                let probes =
+                    probes.into_iter().map(|text| RoutingQuery::new(text, probe_vectors.next().flatten())).collect();
+                PreparedTool::new(server, def).with_embedding(embedding).with_probes(probes)
             })
             .collect();
         Ok((prepared, failure))
@@ -154,28 +151,19 @@ impl Service {
             Ok(vectors) => vectors,
             Err(ServiceError::Embedding(error)) => {
                 tracing::warn!(%error, "embedding probes failed; routing by BM25 alone");
-                HashMap::new()
+                vec![None; texts.len()]
             }
             Err(error) => return Err(error),
         };
-        Ok(texts
-            .into_iter()
-            .map(|text| {
-                let vector = vectors.get(&mtgs_core::sha256_hex(&text)).and_then(|v| Embedding::new(v.clone()));
-                RoutingQuery::new(text, vector)
-            })
-            .collect())
+        Ok(texts.into_iter().zip(vectors).map(|(text, vector)| RoutingQuery::new(text, vector)).collect())
     }
 
-    /// Vectors by text hash (from the cache, else computed and cached).
-    async fn vectors_of_texts(
-        &self,
-        embedder: &Arc<dyn Embedder>,
-        texts: &[&str],
-    ) -> Result<HashMap<String, Vec<f32>>> {
-        let texts: Vec<String> = texts.iter().map(|text| (*text).to_owned()).collect();
-        let hashes: Vec<String> = texts.iter().map(|text| mtgs_core::sha256_hex(text)).collect();
-        self.vectors(embedder, &texts, &hashes).await
+    /// The embedding of each text, in order (from the cache, else computed and cached).
+    async fn vectors_of_texts(&self, embedder: &Arc<dyn Embedder>, texts: &[&str]) -> Result<Vec<Option<Embedding>>> {
+        let owned: Vec<String> = texts.iter().map(|text| (*text).to_owned()).collect();
+        let hashes: Vec<String> = owned.iter().map(|text| mtgs_core::sha256_hex(text)).collect();
+        let vectors = self.vectors(embedder, &owned, &hashes).await?;
+        Ok(hashes.iter().map(|hash| vectors.get(hash).and_then(|vector| Embedding::new(vector.clone()))).collect())
     }
 
     /// Stage 3's embedding of each tool (from the cache, else computed); `None` for all

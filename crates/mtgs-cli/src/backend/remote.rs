@@ -56,6 +56,22 @@ impl Remote {
         body: Option<&impl serde::Serialize>,
         ok: &[StatusCode],
     ) -> Result<T, Failure> {
+        let (status, text) = self.send_text(method.clone(), url.clone(), body).await?;
+        if ok.contains(&status) {
+            return serde_json::from_str(&text)
+                .with_context(|| format!("unexpected answer to {method} {url} ({status})"))
+                .map_err(Failure::unavailable);
+        }
+        Err(error_response(status, &text))
+    }
+
+    /// Sends the request with the token; the status and the body as text.
+    async fn send_text(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&impl serde::Serialize>,
+    ) -> Result<(StatusCode, String), Failure> {
         let mut request = self.http.request(method.clone(), url.clone());
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
@@ -74,12 +90,7 @@ impl Remote {
             .await
             .with_context(|| format!("cannot read the answer to {method} {url}"))
             .map_err(Failure::unavailable)?;
-        if ok.contains(&status) {
-            return serde_json::from_str(&text)
-                .with_context(|| format!("unexpected answer to {method} {url} ({status})"))
-                .map_err(Failure::unavailable);
-        }
-        Err(error_response(status, &text))
+        Ok((status, text))
     }
 
     pub async fn check(&self, batch: Batch) -> Result<CheckResponse, Failure> {
@@ -168,21 +179,7 @@ impl Remote {
     /// `GET` a route that answers with text (an export), or the API's error.
     pub async fn get_text(&self, path: &str, query: &[(&str, String)]) -> Result<String, Failure> {
         let url = self.url(path, query)?;
-        let mut request = self.http.get(url.clone());
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token.expose());
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the mtgs server at {}", self.base))
-            .map_err(Failure::unavailable)?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .with_context(|| format!("cannot read the answer to GET {url}"))
-            .map_err(Failure::unavailable)?;
+        let (status, text) = self.send_text(Method::GET, url, None::<&()>).await?;
         if status == StatusCode::OK { Ok(text) } else { Err(error_response(status, &text)) }
     }
 

@@ -128,6 +128,7 @@ pub async fn run(
         behavioural.routing.temperature = temperature.trim().parse().map_err(|_| bad())?;
         behavioural.router = std::sync::Arc::new(mtgs_detect::routing::LocalRouter::new(&behavioural.routing));
     }
+    let routing_on = behavioural.is_some();
     let settings = ServiceSettings {
         database_url: mtgs_service::database_url_in(scratch),
         job_poll_interval: std::time::Duration::from_millis(50),
@@ -174,7 +175,7 @@ pub async fn run(
     // Routing: the half's probes against the whole corpus, as a simulation with no candidate.
     let routing = Instant::now();
     let probes = probes_in_half(&labels, half, seed);
-    let routed = routed_probes(&service, &environment, &probes).await?;
+    let routed = if routing_on { Some(routed_probes(&service, &environment, &probes).await?) } else { None };
     report.routing_top1 = routed.as_ref().map(|routed| routing_accuracy(&probes, routed));
     let routed_probes: Vec<Value> = match &routed {
         Some(routed) => probes
@@ -215,12 +216,12 @@ pub async fn run(
     }
 }
 
-/// Where each probe was routed (`None` when stage 4 is off).
+/// Where each probe was routed.
 async fn routed_probes(
     service: &Service,
     environment: &EnvironmentName,
     probes: &[&mtgs_service::eval::LabeledProbe],
-) -> Result<Option<Vec<Option<ToolKey>>>, Failure> {
+) -> Result<Vec<Option<ToolKey>>, Failure> {
     let request = mtgs_service::SimulationRequest {
         environment: environment.clone(),
         server: None,
@@ -235,15 +236,12 @@ async fn routed_probes(
         .simulate_now(&request, &|_| {})
         .await
         .map_err(|error| Failure::unavailable(anyhow!("routing failed: {error}")))?;
-    if job.error.as_deref().is_some_and(|error| error.contains("stage 4")) {
-        return Ok(None);
-    }
     if let Some(error) = job.error {
         return Err(Failure::unavailable(anyhow!("routing failed: {error}")));
     }
     let report: mtgs_detect::simulation::SimulationReport = serde_json::from_value(job.result)
         .map_err(|error| Failure::unavailable(anyhow!("unreadable routing report: {error}")))?;
-    Ok(Some(report.probes.into_iter().map(|probe| probe.after).collect()))
+    Ok(report.probes.into_iter().map(|probe| probe.after).collect())
 }
 
 fn parse_bands(text: &str) -> Result<mtgs_detect::semantic::SemanticThresholds, Failure> {
