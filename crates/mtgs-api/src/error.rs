@@ -14,6 +14,14 @@ pub enum ErrorType {
     InvalidRequest,
     /// The request names something that does not exist.
     NotFound,
+    /// The caller did not prove who it is (no token, or one that is not valid).
+    Authentication,
+    /// The caller is known but its role does not allow this.
+    Permission,
+    /// The request is valid but the resource's state does not allow it now.
+    Conflict,
+    /// Too many requests from this principal; retry after `Retry-After` seconds.
+    RateLimit,
     /// The server failed; the request may succeed later.
     Internal,
 }
@@ -23,6 +31,10 @@ impl ErrorType {
         match self {
             ErrorType::InvalidRequest => "invalid_request",
             ErrorType::NotFound => "not_found",
+            ErrorType::Authentication => "authentication",
+            ErrorType::Permission => "permission",
+            ErrorType::Conflict => "conflict",
+            ErrorType::RateLimit => "rate_limit",
             ErrorType::Internal => "internal",
         }
     }
@@ -48,6 +60,18 @@ pub enum ErrorCode {
     Internal,
     /// The database does not answer (or is busy); retry later.
     DatabaseUnavailable,
+    ApprovalNotFound,
+    ApiKeyNotFound,
+    /// No `Authorization: Bearer` credential, or one that proves no principal.
+    Unauthenticated,
+    /// The principal's role does not hold the permission the route needs.
+    Forbidden,
+    /// The requester of an approval cannot decide it.
+    SelfApproval,
+    /// The approval was already decided, expired or superseded.
+    ApprovalNotPending,
+    /// The principal sent more requests than its rate allows.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -62,6 +86,13 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::Internal,
         ErrorCode::DatabaseUnavailable,
+        ErrorCode::ApprovalNotFound,
+        ErrorCode::ApiKeyNotFound,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::SelfApproval,
+        ErrorCode::ApprovalNotPending,
+        ErrorCode::RateLimited,
     ];
 
     /// The table: machine name, HTTP status, type.
@@ -78,6 +109,13 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => ("method_not_allowed", 405, InvalidRequest),
             ErrorCode::Internal => ("internal", 500, Internal),
             ErrorCode::DatabaseUnavailable => ("database_unavailable", 503, Internal),
+            ErrorCode::ApprovalNotFound => ("approval_not_found", 404, NotFound),
+            ErrorCode::ApiKeyNotFound => ("api_key_not_found", 404, NotFound),
+            ErrorCode::Unauthenticated => ("unauthenticated", 401, Authentication),
+            ErrorCode::Forbidden => ("forbidden", 403, Permission),
+            ErrorCode::SelfApproval => ("self_approval", 403, Permission),
+            ErrorCode::ApprovalNotPending => ("approval_not_pending", 409, Conflict),
+            ErrorCode::RateLimited => ("rate_limited", 429, RateLimit),
         }
     }
 
@@ -189,6 +227,10 @@ mod tests {
             let expected = match code.error_type() {
                 ErrorType::InvalidRequest => (400..500).contains(&status) && status != 404,
                 ErrorType::NotFound => status == 404,
+                ErrorType::Authentication => status == 401,
+                ErrorType::Permission => status == 403,
+                ErrorType::Conflict => status == 409,
+                ErrorType::RateLimit => status == 429,
                 ErrorType::Internal => status >= 500,
             };
             assert!(expected, "{code} has status {status} but type {:?}", code.error_type());

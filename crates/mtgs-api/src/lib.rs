@@ -14,9 +14,9 @@ mod types;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, ErrorType};
 pub use types::{
-    AnalysisRun, CheckResponse, Conflict, ConflictCounts, ConflictList, Health, Lint, Liveness, Progress, Readiness,
-    RegisterResponse, RegisteredTool, SetConflictStatusRequest, Simulation, SimulationRequestBody, Tool,
-    ToolBatchRequest, ToolList, ToolRef, Warning,
+    AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictCounts, ConflictList,
+    CreatedApiKey, Health, Lint, Liveness, Me, Progress, Readiness, RegisterResponse, RegisteredTool,
+    SetConflictStatusRequest, Simulation, SimulationRequestBody, Tool, ToolBatchRequest, ToolList, ToolRef, Warning,
 };
 
 /// Largest request body the server accepts, in bytes (413 `payload_too_large` above it).

@@ -1,6 +1,9 @@
 //! Request and response bodies of the `/v1` routes, and their conversions from domain values.
 
-use mtgs_core::{ConflictKind, ConflictStatus, JobKind, JobStatus, LintLevel, Severity, StageId, ToolStatus, Verdict};
+use mtgs_core::{
+    ApprovalStatus, AuthMethod, ConflictKind, ConflictStatus, JobKind, JobStatus, LintLevel, Role, Severity, StageId,
+    ToolStatus, Verdict,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -144,6 +147,10 @@ pub struct RegisteredTool {
     pub status: ToolStatus,
     pub conflicts: Vec<Conflict>,
     pub lints: Vec<Lint>,
+    /// The approval request that speaks for the tool (opened now, or an earlier
+    /// decision about this definition); absent when it needs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<i64>,
 }
 
 /// A registered tool. `definition` is the MCP `Tool` object as the server sent it.
@@ -338,4 +345,120 @@ pub struct Liveness {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Readiness {
     pub status: String,
+}
+
+/// An approval request: a tool with a CRITICAL or HIGH conflict waits for a reviewer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: i64,
+    pub environment: String,
+    pub tool: ToolRef,
+    pub definition_hash: String,
+    pub status: ApprovalStatus,
+    /// `{"conflicts": [{id, severity, stage, kind, tool_a, tool_b}]}` when requested.
+    pub reason: Value,
+    /// `{"before", "after"}` for a definition that changed after approval; `null` otherwise.
+    pub diff: Value,
+    pub requested_by: String,
+    pub requested_at: i64,
+    pub expires_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub comment: Option<String>,
+}
+
+impl From<&mtgs_core::Approval> for Approval {
+    fn from(approval: &mtgs_core::Approval) -> Self {
+        Approval {
+            id: approval.id,
+            environment: approval.environment.to_string(),
+            tool: ToolRef::from(&approval.tool),
+            definition_hash: approval.definition_hash.clone(),
+            status: approval.status,
+            reason: approval.reason.clone(),
+            diff: approval.diff.clone(),
+            requested_by: approval.requested_by.clone(),
+            requested_at: approval.requested_at,
+            expires_at: approval.expires_at,
+            decided_by: approval.decided_by.clone(),
+            decided_at: approval.decided_at,
+            comment: approval.comment.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalList {
+    pub approvals: Vec<Approval>,
+}
+
+/// An API key as listed: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: i64,
+    pub prefix: String,
+    pub name: String,
+    pub role: Role,
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+}
+
+impl From<&mtgs_core::ApiKey> for ApiKey {
+    fn from(key: &mtgs_core::ApiKey) -> Self {
+        ApiKey {
+            id: key.id,
+            prefix: key.prefix.clone(),
+            name: key.name.clone(),
+            role: key.role,
+            created_by: key.created_by.clone(),
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+            revoked_at: key.revoked_at,
+            revoked_by: key.revoked_by.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKey>,
+}
+
+/// Response of `POST /v1/api-keys`: the key, shown this once, beside its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedApiKey {
+    pub key: String,
+    #[serde(flatten)]
+    pub record: ApiKey,
+}
+
+/// `GET /v1/me`: who the server takes the caller for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub actor: String,
+    pub role: Role,
+    pub method: AuthMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What the role allows, by permission name.
+    pub permissions: Vec<String>,
+}
+
+impl From<&mtgs_core::Principal> for Me {
+    fn from(principal: &mtgs_core::Principal) -> Self {
+        Me {
+            actor: principal.actor.clone(),
+            role: principal.role,
+            method: principal.method,
+            name: principal.name.clone(),
+            permissions: mtgs_core::Permission::ALL
+                .iter()
+                .filter(|permission| principal.allows(**permission))
+                .map(|permission| permission.as_str().to_owned())
+                .collect(),
+        }
+    }
 }

@@ -14,7 +14,8 @@ Exit codes:
   0  success; a check or registration whose verdict is pass
   1  a check or registration whose verdict is block (a live critical or high conflict)
   2  usage or input error: bad flag, unreadable or invalid tool file, unknown environment
-  3  the server or the database is unreachable, or failed
+  3  the server or the database is unreachable, or failed; or rate-limited
+  4  not authenticated (no or bad MTGS_TOKEN), or the role does not allow it
 
 Without --url, commands work on the local database in the data directory;
 with --url (or MTGS_URL), they call that mtgs server's REST API.";
@@ -47,6 +48,10 @@ pub struct GlobalArgs {
     /// export`), or CEF lines for SIEMs (`audit export` only).
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// How long an approval request stays pending before it expires (`7d`, `12h`,
+    /// `30m`, `45s`); local commands and `serve`.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "7d", env = env_vars::APPROVAL_TTL, value_parser = duration)]
+    pub approval_ttl: std::time::Duration,
     #[command(flatten)]
     pub embed: EmbedArgs,
     #[command(flatten)]
@@ -168,6 +173,69 @@ pub enum Command {
     /// Score the pipeline on a labelled corpus of real servers' tools (always local, in a
     /// throwaway database; exit 1 when below --floors).
     Eval(EvalArgs),
+    /// Create, list and revoke API keys (admins; locally, the data directory's operator).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// List, show, approve and reject approval requests of tools with critical or high
+    /// conflicts.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Show who the server takes you for (your token's actor and role).
+    Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (shown this once; `--format json`: `{"key": ...}`).
+    Create(CreateKeyArgs),
+    /// List keys: prefix, name, role, creator, last use, revocation.
+    List,
+    /// Revoke a key by id: requests made with it fail from now on.
+    Revoke(IdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateKeyArgs {
+    /// viewer, ci-agent, developer, reviewer or admin.
+    #[arg(long, value_name = "ROLE")]
+    pub role: mtgs_core::Role,
+    /// A name to recognise the key by [default: "ROLE key"].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Approval requests, oldest first.
+    List(ListApprovalsArgs),
+    /// One request with the conflicts behind it.
+    Show(IdArgs),
+    /// Approve a pending request: its tool becomes active. Not your own request.
+    Approve(DecideArgs),
+    /// Reject a pending request: its tool becomes blocked. A comment is required.
+    Reject(DecideArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListApprovalsArgs {
+    /// pending, approved, rejected, expired or superseded.
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<mtgs_core::ApprovalStatus>,
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: Option<EnvironmentName>,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    pub id: i64,
+    /// A note for the record (required to reject).
+    #[arg(long, short, value_name = "TEXT")]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    pub id: i64,
 }
 
 #[derive(Debug, Args)]
@@ -220,6 +288,24 @@ pub struct ServeArgs {
     /// Address to listen on, IP:PORT.
     #[arg(long, value_name = "ADDR", env = env_vars::BIND, default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// Accept HS256 JWTs signed with this secret (at least 32 bytes; prefer the variable).
+    #[arg(long, value_name = "SECRET", env = env_vars::JWT_SECRET, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Accept RS256/ES256 JWTs from this OIDC issuer, verified with its JWKS.
+    #[arg(long, value_name = "URL", env = env_vars::OIDC_ISSUER)]
+    pub oidc_issuer: Option<String>,
+    /// Require this `aud` in JWTs.
+    #[arg(long, value_name = "AUDIENCE", env = env_vars::JWT_AUDIENCE)]
+    pub jwt_audience: Option<String>,
+    /// Claim with the mtgs role (a string or a list; dotted for nesting, e.g. `realm_access.roles`).
+    #[arg(long, value_name = "CLAIM", default_value = mtgs_server::DEFAULT_ROLE_CLAIM, env = env_vars::JWT_ROLE_CLAIM)]
+    pub jwt_role_claim: String,
+    /// Requests per minute per principal; 0 turns the limit off.
+    #[arg(long, value_name = "N", default_value_t = 1200, env = env_vars::RATE_LIMIT)]
+    pub rate_limit: u32,
+    /// Requests a principal may send at once above the rate.
+    #[arg(long, value_name = "N", default_value_t = 200, env = env_vars::RATE_BURST)]
+    pub rate_burst: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -362,6 +448,24 @@ fn tool_key(raw: &str) -> Result<ToolKey, String> {
     mtgs_server::convert::parse_tool_key(raw).map_err(|error| error.to_string())
 }
 
+/// `7d`, `12h`, `30m`, `45s`, or plain seconds.
+fn duration(raw: &str) -> Result<std::time::Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let number: u64 = number.parse().map_err(|_| format!("'{raw}' is not a duration such as 7d, 12h, 30m or 45s"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        other => return Err(format!("unknown unit '{other}' in '{raw}': use s, m, h or d")),
+    };
+    if number == 0 {
+        return Err("must be longer than zero".to_owned());
+    }
+    number.checked_mul(seconds).map(std::time::Duration::from_secs).ok_or_else(|| format!("'{raw}' is too long"))
+}
+
 fn server(raw: &str) -> Result<ServerName, String> {
     ServerName::parse(raw).map_err(|error| error.reason)
 }
@@ -373,5 +477,14 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(super::duration("7d"), Ok(std::time::Duration::from_secs(7 * 86_400)));
+        assert_eq!(super::duration("90"), Ok(std::time::Duration::from_secs(90)));
+        assert!(super::duration("0h").is_err());
+        assert!(super::duration("3w").expect_err("refused").contains("unknown unit"));
+        assert!(super::duration("soon").is_err());
     }
 }

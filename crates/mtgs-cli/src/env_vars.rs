@@ -37,7 +37,24 @@ pub const ROUTER_URL: &str = "MTGS_ROUTER_URL";
 pub const ROUTER_MODEL: &str = "MTGS_ROUTER_MODEL";
 pub const ROUTER_AZURE_API_VERSION: &str = "MTGS_ROUTER_AZURE_API_VERSION";
 pub const ROUTER_API_KEY: &str = "MTGS_ROUTER_API_KEY";
+/// How long approval requests stay pending (`7d`, `12h`, `30m`).
+pub const APPROVAL_TTL: &str = "MTGS_APPROVAL_TTL";
+/// HS256 secret for JWT bearer tokens (`serve`). Never printed.
+pub const JWT_SECRET: &str = "MTGS_JWT_SECRET";
+/// OIDC issuer whose JWKS verifies RS256/ES256 tokens (`serve`).
+pub const OIDC_ISSUER: &str = "MTGS_OIDC_ISSUER";
+/// Required `aud` of JWTs (`serve`).
+pub const JWT_AUDIENCE: &str = "MTGS_JWT_AUDIENCE";
+/// Claim holding the mtgs role in JWTs (`serve`, default `roles`).
+pub const JWT_ROLE_CLAIM: &str = "MTGS_JWT_ROLE_CLAIM";
+/// Requests per minute per principal (`serve`; 0 turns the limit off).
+pub const RATE_LIMIT: &str = "MTGS_RATE_LIMIT";
+/// Burst allowance of the rate limit (`serve`).
+pub const RATE_BURST: &str = "MTGS_RATE_BURST";
 pub const NO_COLOR: &str = "NO_COLOR";
+/// The local operator's name in the audit log (`local:$USER`), else `LOGNAME`.
+pub const USER: &str = "USER";
+pub const LOGNAME: &str = "LOGNAME";
 /// Base of the default data directory (`$XDG_DATA_HOME/mtgs`).
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 /// Fallback base of the default data directory (`$HOME/.local/share/mtgs`).
@@ -48,6 +65,13 @@ pub const HOME: &str = "HOME";
 pub const ALL: &[&str] = &[
     URL,
     TOKEN,
+    APPROVAL_TTL,
+    JWT_SECRET,
+    OIDC_ISSUER,
+    JWT_AUDIENCE,
+    JWT_ROLE_CLAIM,
+    RATE_LIMIT,
+    RATE_BURST,
     DATA_DIR,
     DATABASE_URL,
     BIND,
@@ -67,6 +91,8 @@ pub const ALL: &[&str] = &[
     ROUTER_AZURE_API_VERSION,
     ROUTER_API_KEY,
     NO_COLOR,
+    USER,
+    LOGNAME,
     XDG_DATA_HOME,
     HOME,
 ];

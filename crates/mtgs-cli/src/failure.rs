@@ -14,8 +14,10 @@ pub enum Exit {
     Blocked = 1,
     /// Usage or input error, including names that do not exist.
     Input = 2,
-    /// The server or database is unreachable, or failed.
+    /// The server or database is unreachable, or failed; or the rate limit was hit.
     Unavailable = 3,
+    /// Not authenticated (no or bad `MTGS_TOKEN`), or the role does not allow the command.
+    Denied = 4,
 }
 
 impl From<Exit> for ExitCode {
@@ -45,8 +47,9 @@ impl Failure {
     /// By the error's type in the API's table: the caller's fault or the server's.
     pub fn from_api(error: ApiError) -> Self {
         let exit = match error.code.error_type() {
-            ErrorType::InvalidRequest | ErrorType::NotFound => Exit::Input,
-            ErrorType::Internal => Exit::Unavailable,
+            ErrorType::InvalidRequest | ErrorType::NotFound | ErrorType::Conflict => Exit::Input,
+            ErrorType::Authentication | ErrorType::Permission => Exit::Denied,
+            ErrorType::Internal | ErrorType::RateLimit => Exit::Unavailable,
         };
         Failure { exit, error: error.into() }
     }

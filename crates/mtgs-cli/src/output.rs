@@ -4,7 +4,10 @@
 use std::fmt::Write as _;
 
 use comfy_table::{Cell, ContentArrangement, Table, presets};
-use mtgs_api::{AnalysisRun, CheckResponse, Conflict, Health, Lint, RegisterResponse, Simulation, Tool};
+use mtgs_api::{
+    AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, CreatedApiKey, Health, Lint, Me,
+    RegisterResponse, Simulation, Tool,
+};
 use mtgs_core::{ToolKey, ToolStatus, Verdict};
 use mtgs_detect::simulation::{ProbeRouting, SimulationReport};
 use serde::Serialize;
@@ -70,16 +73,20 @@ impl Printer {
         print_warnings(&response.warnings);
         let held = response.tools.iter().filter(|tool| tool.status == ToolStatus::PendingApproval).count();
         println!("verdict: {} ({summary}: {held} held for approval)", self.verdict(response.verdict));
-        let mut table = table(["name", "status", "conflicts", "lints"]);
+        let mut table = table(["name", "status", "conflicts", "lints", "approval"]);
         for tool in &response.tools {
             table.add_row([
                 Cell::new(&tool.name),
                 Cell::new(tool.status),
                 Cell::new(tool.conflicts.len()),
                 Cell::new(tool.lints.len()),
+                Cell::new(tool.approval.map_or("-".to_owned(), |id| id.to_string())),
             ]);
         }
         println!("{table}");
+        if held > 0 {
+            println!("a reviewer decides with `mtgs approvals approve|reject ID` (see `mtgs approvals show ID`)");
+        }
         let conflicts: Vec<Conflict> = response.tools.iter().flat_map(|tool| tool.conflicts.iter().cloned()).collect();
         if !conflicts.is_empty() {
             println!("conflicts:\n{}", conflicts_table(&conflicts));
@@ -261,6 +268,135 @@ impl Printer {
             counts.critical, counts.high, counts.medium, counts.low
         );
     }
+}
+
+impl Printer {
+    /// A new key: the key alone on stdout (so `$(mtgs keys create …)` captures it), or
+    /// the record with `key` in JSON.
+    pub fn created_key(&self, created: &CreatedApiKey) {
+        if self.json() {
+            return self.print_json(created);
+        }
+        println!("{}", created.key);
+        eprintln!(
+            "created API key {} ({}, role {}): store it now, it is not shown again",
+            created.record.prefix, created.record.name, created.record.role
+        );
+    }
+
+    pub fn keys(&self, list: &ApiKeyList) {
+        if self.json() {
+            return self.print_json(list);
+        }
+        if list.keys.is_empty() {
+            return println!("no API keys");
+        }
+        let mut table = table(["id", "prefix", "name", "role", "created by", "created", "last used", "revoked"]);
+        for key in &list.keys {
+            table.add_row([
+                key.id.to_string(),
+                key.prefix.clone(),
+                key.name.clone(),
+                key.role.to_string(),
+                key.created_by.clone(),
+                time_text(Some(key.created_at)),
+                time_text(key.last_used_at),
+                time_text(key.revoked_at),
+            ]);
+        }
+        println!("{table}");
+    }
+
+    pub fn key(&self, key: &ApiKey) {
+        if self.json() {
+            return self.print_json(key);
+        }
+        let state = match key.revoked_at {
+            Some(at) => format!("revoked {} by {}", time_text(Some(at)), key.revoked_by.as_deref().unwrap_or("-")),
+            None => "active".to_owned(),
+        };
+        println!("API key {} {} ({}, role {}): {state}", key.id, key.prefix, key.name, key.role);
+    }
+
+    pub fn approvals(&self, list: &ApprovalList) {
+        if self.json() {
+            return self.print_json(list);
+        }
+        if list.approvals.is_empty() {
+            return println!("no approval requests");
+        }
+        let mut table =
+            table(["id", "status", "environment", "tool", "requested by", "requested", "expires", "decided by"]);
+        for approval in &list.approvals {
+            table.add_row([
+                approval.id.to_string(),
+                approval.status.to_string(),
+                approval.environment.clone(),
+                format!("{}/{}", approval.tool.server, approval.tool.name),
+                approval.requested_by.clone(),
+                time_text(Some(approval.requested_at)),
+                time_text(Some(approval.expires_at)),
+                approval.decided_by.clone().unwrap_or_else(|| "-".to_owned()),
+            ]);
+        }
+        println!("{table}");
+    }
+
+    pub fn approval(&self, approval: &Approval) {
+        if self.json() {
+            return self.print_json(approval);
+        }
+        println!(
+            "approval {}: {} (environment {}, tool {}/{})",
+            approval.id, approval.status, approval.environment, approval.tool.server, approval.tool.name
+        );
+        println!("requested by {} at {}", approval.requested_by, time_text(Some(approval.requested_at)));
+        println!("expires at {}", time_text(Some(approval.expires_at)));
+        if let Some(decided_by) = &approval.decided_by {
+            println!("decided by {decided_by} at {}", time_text(approval.decided_at));
+        }
+        if let Some(comment) = &approval.comment {
+            println!("comment: {comment}");
+        }
+        if let Some(conflicts) = approval.reason.get("conflicts").and_then(serde_json::Value::as_array) {
+            println!("blocking conflicts:");
+            for conflict in conflicts {
+                let text = |key: &str| conflict.get(key).and_then(serde_json::Value::as_str).unwrap_or("-").to_owned();
+                let id =
+                    conflict.get("id").and_then(serde_json::Value::as_i64).map_or("-".to_owned(), |id| id.to_string());
+                println!(
+                    "  #{id} {} {} {}: {} ↔ {}",
+                    text("severity"),
+                    text("stage"),
+                    text("kind"),
+                    text("tool_a"),
+                    text("tool_b")
+                );
+            }
+        }
+        if !approval.diff.is_null() {
+            println!("definition change:");
+            self.print_json(&approval.diff);
+        }
+    }
+
+    pub fn me(&self, me: &Me) {
+        if self.json() {
+            return self.print_json(me);
+        }
+        let name = me.name.as_deref().map(|name| format!(" ({name})")).unwrap_or_default();
+        println!("{}{name}: role {} via {}", me.actor, me.role, me.method);
+        println!("may: {}", me.permissions.join(", "));
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 UTC, `-` for none.
+fn time_text(ms: Option<i64>) -> String {
+    let Some(ms) = ms else { return "-".to_owned() };
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
 }
 
 /// A conflict that makes a verdict `block`: live, critical or high.

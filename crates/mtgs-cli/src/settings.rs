@@ -174,6 +174,7 @@ pub fn local_settings(global: &GlobalArgs) -> Result<LocalSettings, Failure> {
             job_lease: JOB_LEASE,
             semantic: None,
             behavioural: behavioural_settings(&global.route)?,
+            approval_ttl: global.approval_ttl,
         },
         embedder: embedder_settings(&global.embed)?,
     })

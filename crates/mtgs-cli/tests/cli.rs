@@ -45,10 +45,18 @@ impl Workspace {
         command
     }
 
-    /// `mtgs` against a server.
-    fn mtgs_at(&self, url: &str) -> Command {
+    /// `mtgs` against a server, with its admin key.
+    fn mtgs_at(&self, server: &Server) -> Command {
+        self.mtgs_url(&server.url, Some(&server.admin_key))
+    }
+
+    /// `mtgs` against the server at `url`, with `token` if any.
+    fn mtgs_url(&self, url: &str, token: Option<&str>) -> Command {
         let mut command = self.mtgs();
         command.env("MTGS_URL", url);
+        if let Some(token) = token {
+            command.env("MTGS_TOKEN", token);
+        }
         command
     }
 
@@ -79,27 +87,41 @@ fn run(command: &mut Command) -> (i32, String, String) {
 /// A server on 127.0.0.1 with its own database, running on its own runtime until dropped.
 struct Server {
     url: String,
+    /// An admin's API key, created through the service before the first request.
+    admin_key: String,
     _runtime: tokio::runtime::Runtime,
-    _data_dir: TempDir,
+    _data_dir: Option<TempDir>,
 }
 
 fn spawn_server() -> Server {
     let data_dir = tempfile::tempdir().expect("a temp dir");
+    let mut server = spawn_server_on(data_dir.path());
+    server._data_dir = Some(data_dir);
+    server
+}
+
+/// A server on the database in `data_dir` (shared with local-mode commands).
+fn spawn_server_on(data_dir: &std::path::Path) -> Server {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let settings = ServerSettings {
         bind: "127.0.0.1:0".to_owned(),
         service: ServiceSettings {
-            database_url: format!("sqlite://{}", data_dir.path().join("mtgs.db").display()),
+            database_url: format!("sqlite://{}", data_dir.join("mtgs.db").display()),
             job_poll_interval: Duration::from_millis(20),
             job_lease: Duration::from_secs(30),
             semantic: None,
             behavioural: Some(mtgs_service::BehaviouralSettings::local()),
+            approval_ttl: mtgs_service::DEFAULT_APPROVAL_TTL,
         },
+        auth: mtgs_server::AuthSettings { jwt: None, rate_limit: None },
     };
     let app = runtime.block_on(Application::build(&settings)).expect("the server builds");
     let url = format!("http://127.0.0.1:{}", app.port());
+    let operator = app.service().acting_as(mtgs_core::Principal::local("tests"));
+    let (_, admin_key) =
+        runtime.block_on(operator.create_api_key(Some("tests"), mtgs_core::Role::Admin)).expect("an admin key");
     runtime.spawn(app.run_until_stopped(std::future::pending()));
-    Server { url, _runtime: runtime, _data_dir: data_dir }
+    Server { url, admin_key: admin_key.expose().to_owned(), _runtime: runtime, _data_dir: None }
 }
 
 fn jira_create_task() -> Value {
@@ -373,14 +395,16 @@ fn the_audit_log_records_changes_exports_json_and_cef_and_verify_finds_a_tampere
             "TOOL_REGISTERED",
             "TOOL_REGISTERED",
             "CONFLICT_DETECTED",
+            "APPROVAL_REQUESTED",
             "CONFLICT_STATUS_CHANGED",
             "ANALYSIS_RUN_STARTED",
             "ANALYSIS_RUN_COMPLETED"
         ],
         "{stdout}"
     );
-    assert_eq!(entries[3]["before"], json!({"status": "open"}));
-    assert_eq!(entries[3]["after"], json!({"status": "suppressed"}));
+    assert_eq!(entries[4]["before"], json!({"status": "open"}));
+    assert_eq!(entries[4]["after"], json!({"status": "suppressed"}));
+    assert!(entries.iter().all(|entry| entry["actor"].as_str().is_some_and(|actor| actor.starts_with("local:"))));
     assert_eq!(entries[1]["subject"], "salesforce/create_task");
     for pair in entries.windows(2) {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
@@ -400,7 +424,7 @@ fn the_audit_log_records_changes_exports_json_and_cef_and_verify_finds_a_tampere
 
     let (code, stdout, _) = run(workspace.mtgs().args(["audit", "verify"]));
     assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("intact: 6 entries"), "{stdout}");
+    assert!(stdout.contains("intact: 7 entries"), "{stdout}");
 
     // The database refuses edits; an intruder who drops the triggers is caught anyway.
     let database = workspace.path("data").join("mtgs.db");
@@ -423,15 +447,24 @@ fn the_audit_log_records_changes_exports_json_and_cef_and_verify_finds_a_tampere
 fn audit_verify_and_export_work_over_http() {
     let server = spawn_server();
     let workspace = Workspace::new();
-    register_jira(&workspace, &mut workspace.mtgs_at(&server.url));
-    let (code, stdout, stderr) = run(workspace.mtgs_at(&server.url).args(["audit", "verify"]));
+    register_jira(&workspace, &mut workspace.mtgs_at(&server));
+    let (code, stdout, stderr) = run(workspace.mtgs_at(&server).args(["audit", "verify"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("intact: 1 entries"), "{stdout}");
-    let (code, stdout, _) = run(workspace.mtgs_at(&server.url).args(["audit", "export", "--format", "cef"]));
+    // The server's admin key, then the registration.
+    assert!(stdout.contains("intact: 2 entries"), "{stdout}");
+    let (code, stdout, _) = run(workspace.mtgs_at(&server).args(["audit", "export", "--format", "cef"]));
     assert_eq!(code, 0);
-    let record = mtgs_core::parse_cef(stdout.trim()).expect("one CEF line");
-    assert_eq!(record.header[3], "TOOL_REGISTERED");
-    let (code, stdout, _) = run(workspace.mtgs_at(&server.url).args(["audit", "export", "--event", "TOOL_REGISTERED"]));
+    let records: Vec<mtgs_core::CefRecord> =
+        stdout.lines().map(|line| mtgs_core::parse_cef(line).expect("a CEF line")).collect();
+    assert_eq!(
+        records.iter().map(|record| record.header[3].as_str()).collect::<Vec<_>>(),
+        ["API_KEY_CREATED", "TOOL_REGISTERED"]
+    );
+    assert!(
+        records[1].extensions.contains(&("suser".to_owned(), format!("key:{}", &server.admin_key[..13]))),
+        "{records:?}"
+    );
+    let (code, stdout, _) = run(workspace.mtgs_at(&server).args(["audit", "export", "--event", "TOOL_REGISTERED"]));
     assert_eq!(code, 0);
     assert_eq!(parse_json(stdout.trim())["subject"], "jira/create_task");
     assert!(!workspace.path("data").exists(), "remote mode opens no local database");
@@ -471,9 +504,9 @@ fn a_database_that_cannot_be_opened_exits_3() {
 fn the_seed_example_blocks_over_http_with_exit_1() {
     let server = spawn_server();
     let workspace = Workspace::new();
-    register_jira(&workspace, &mut workspace.mtgs_at(&server.url));
+    register_jira(&workspace, &mut workspace.mtgs_at(&server));
 
-    let (code, stdout, stderr) = run(workspace.mtgs_at(&server.url).args([
+    let (code, stdout, stderr) = run(workspace.mtgs_at(&server).args([
         "tools",
         "check",
         "--env",
@@ -490,11 +523,11 @@ fn the_seed_example_blocks_over_http_with_exit_1() {
 fn local_and_remote_json_output_agree() {
     let server = spawn_server();
     let workspace = Workspace::new();
-    register_jira(&workspace, &mut workspace.mtgs_at(&server.url));
+    register_jira(&workspace, &mut workspace.mtgs_at(&server));
     register_jira(&workspace, &mut workspace.mtgs());
     let check = ["tools", "check", "--env", "prod", "--format", "json", "--file"];
     let salesforce = file(&workspace, "salesforce.json");
-    let (_, remote, _) = run(workspace.mtgs_at(&server.url).args(check).arg(&salesforce));
+    let (_, remote, _) = run(workspace.mtgs_at(&server).args(check).arg(&salesforce));
     let (_, local, _) = run(workspace.mtgs().args(check).arg(&salesforce));
     assert_eq!(parse_json(&remote), parse_json(&local));
 }
@@ -503,7 +536,7 @@ fn local_and_remote_json_output_agree() {
 fn an_unknown_environment_over_http_exits_2() {
     let server = spawn_server();
     let workspace = Workspace::new();
-    let (code, _, stderr) = run(workspace.mtgs_at(&server.url).args(["conflicts", "list", "--env", "nowhere"]));
+    let (code, _, stderr) = run(workspace.mtgs_at(&server).args(["conflicts", "list", "--env", "nowhere"]));
     assert_eq!(code, 2);
     insta::assert_snapshot!("unknown_environment_stderr", stderr);
 }
@@ -512,9 +545,8 @@ fn an_unknown_environment_over_http_exits_2() {
 fn analyze_over_http_polls_the_run_until_it_finishes() {
     let server = spawn_server();
     let workspace = Workspace::new();
-    register_jira(&workspace, &mut workspace.mtgs_at(&server.url));
-    let (code, stdout, stderr) =
-        run(workspace.mtgs_at(&server.url).args(["analyze", "--env", "prod", "--format", "json"]));
+    register_jira(&workspace, &mut workspace.mtgs_at(&server));
+    let (code, stdout, stderr) = run(workspace.mtgs_at(&server).args(["analyze", "--env", "prod", "--format", "json"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     let run_body = parse_json(&stdout);
     assert_eq!(run_body["status"], "succeeded", "{run_body}");
@@ -530,7 +562,7 @@ fn an_unreachable_url_exits_3() {
         .expect("a free port");
     let workspace = Workspace::new();
     let url = format!("http://127.0.0.1:{port}");
-    let (code, stdout, stderr) = run(workspace.mtgs_at(&url).args(["health", "--env", "prod"]));
+    let (code, stdout, stderr) = run(workspace.mtgs_url(&url, None).args(["health", "--env", "prod"]));
     assert_eq!(code, 3, "{stdout}");
     let first_line = workspace.filter(&stderr);
     assert!(first_line.starts_with("error: cannot reach the mtgs server at http://127.0.0.1:[PORT]: "), "{stderr}");
@@ -540,6 +572,8 @@ fn an_unreachable_url_exits_3() {
 #[test]
 fn serve_prints_its_address_answers_and_stops_gracefully_on_sigterm() {
     let workspace = Workspace::new();
+    let (code, key, stderr) = run(workspace.mtgs().args(["keys", "create", "--role", "viewer"]));
+    assert_eq!(code, 0, "{stderr}");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mtgs"))
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(workspace.path("data"))
@@ -554,7 +588,7 @@ fn serve_prints_its_address_answers_and_stops_gracefully_on_sigterm() {
     std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("a line");
     let url = line.trim().strip_prefix("mtgs listening on ").map(str::to_owned);
     let (code, stdout, stderr) = match &url {
-        Some(url) => run(workspace.mtgs_at(url).args(["health", "--env", "nowhere"])),
+        Some(url) => run(workspace.mtgs_url(url, Some(key.trim())).args(["health", "--env", "nowhere"])),
         None => (-1, line.clone(), String::new()),
     };
     let terminated = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
@@ -852,4 +886,82 @@ fn a_remote_embeddings_provider_runs_stage_3_and_its_outage_leaves_stages_1_and_
     assert_eq!(body["warnings"][0]["stage"], "semantic");
     let message = body["warnings"][0]["message"].as_str().unwrap_or_default();
     assert!(message.starts_with("stage 3 did not run (") && !message.contains("sk-test-secret"), "{message}");
+}
+
+#[test]
+fn the_first_admin_key_is_made_locally_and_approvals_are_decided_by_someone_else() {
+    let workspace = Workspace::new();
+    // A fresh install: the operator makes the first key, printed once.
+    let (code, stdout, stderr) = run(workspace.mtgs().args(["keys", "create", "--role", "admin", "--format", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let created = parse_json(&stdout);
+    let admin = created["key"].as_str().expect("the key").to_owned();
+    assert_eq!(created["role"], "admin");
+    let (code, stdout, stderr) = run(workspace.mtgs().args(["keys", "create", "--role", "reviewer", "--name", "rita"]));
+    assert_eq!(code, 0, "{stderr}");
+    let reviewer = stdout.trim().to_owned();
+    assert!(reviewer.starts_with("mtgs_") && !stdout.contains(' '), "the key alone on stdout: {stdout}");
+    assert!(stderr.contains("not shown again"), "{stderr}");
+
+    // The operator registers a colliding tool locally: a pending request opens.
+    register_jira(&workspace, &mut workspace.mtgs());
+    let salesforce = workspace.path("salesforce.json");
+    let (code, _, _) = run(workspace
+        .mtgs()
+        .args(["tools", "register", "--env", "prod", "--server", "salesforce", "--file"])
+        .arg(&salesforce));
+    assert_eq!(code, 1);
+    let (code, stdout, _) =
+        run(workspace.mtgs().args(["approvals", "list", "--status", "pending", "--format", "json"]));
+    assert_eq!(code, 0);
+    let approvals = parse_json(&stdout);
+    let id = approvals["approvals"][0]["id"].as_i64().expect("a pending request");
+    let requester = approvals["approvals"][0]["requested_by"].as_str().expect("a requester").to_owned();
+    assert!(requester.starts_with("local:"), "{requester}");
+    // Not by the requester, even the operator.
+    let (code, _, stderr) = run(workspace.mtgs().args(["approvals", "approve", &id.to_string()]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("cannot decide it"), "{stderr}");
+
+    // The reviewer's key works against a server on the same database.
+    let server = spawn_server_on(&workspace.path("data"));
+    let remote = |token: &str| {
+        let mut command = workspace.mtgs();
+        command.env("MTGS_URL", &server.url).env("MTGS_TOKEN", token);
+        command
+    };
+    let (code, stdout, stderr) = run(remote(&reviewer).args(["whoami"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("(rita): role reviewer via api_key"), "{stdout}");
+    let (code, stdout, stderr) = run(remote(&reviewer).args(["keys", "list"]));
+    assert_eq!(code, 4, "a reviewer manages no keys: {stdout}{stderr}");
+    let (code, stdout, stderr) =
+        run(remote(&reviewer).args(["approvals", "approve", &id.to_string(), "--comment", "different vendors"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("approval {id}: approved")), "{stdout}");
+    let (code, stdout, _) = run(remote(&admin).args(["tools", "list", "--server", "salesforce", "--format", "json"]));
+    assert_eq!(code, 0);
+    assert_eq!(parse_json(&stdout)["tools"][0]["status"], "active", "{stdout}");
+    let (code, stdout, _) = run(remote(&admin).args(["approvals", "show", &id.to_string()]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("comment: different vendors") && stdout.contains("exact_name"), "{stdout}");
+
+    // Without a token, or with a revoked one, the server refuses: exit 4.
+    let (code, _, stderr) = run(workspace.mtgs_at(&server).env_remove("MTGS_TOKEN").args(["health", "--env", "prod"]));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("mtgs keys create"), "{stderr}");
+    let (code, stdout, _) = run(remote(&admin).args(["keys", "list", "--format", "json"]));
+    assert_eq!(code, 0);
+    let rita = parse_json(&stdout)["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|key| key["name"] == "rita")
+        .expect("rita's key")["id"]
+        .clone();
+    let (code, stdout, _) = run(remote(&admin).args(["keys", "revoke", &rita.to_string()]));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("revoked"), "{stdout}");
+    let (code, _, _) = run(remote(&reviewer).args(["whoami"]));
+    assert_eq!(code, 4);
 }

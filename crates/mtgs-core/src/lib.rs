@@ -4,6 +4,7 @@
 mod audit;
 mod conflict;
 mod error;
+mod governance;
 mod health;
 mod lint;
 mod names;
@@ -18,6 +19,10 @@ pub use audit::{
 };
 pub use conflict::{Conflict, ConflictKind, ConflictStatus, Finding, Severity, StageId, Verdict};
 pub use error::InputError;
+pub use governance::{
+    API_KEY_PREFIX, API_KEY_RANDOM_BYTES, ApiKey, Approval, ApprovalStatus, AuthMethod, NewApiKey, Permission,
+    Principal, Role, SYSTEM_ACTOR, api_key_hash, is_api_key,
+};
 pub use health::{HealthReport, SeverityCounts};
 pub use lint::{Lint, LintLevel};
 pub use names::{EnvironmentName, ServerName, ToolKey, ToolName};

@@ -16,7 +16,13 @@ pub fn api_error(error: &ServiceError) -> ApiError {
             Resource::Environment => ErrorCode::EnvironmentNotFound,
             Resource::Conflict => ErrorCode::ConflictNotFound,
             Resource::Job => ErrorCode::JobNotFound,
+            Resource::Approval => ErrorCode::ApprovalNotFound,
+            Resource::ApiKey => ErrorCode::ApiKeyNotFound,
         },
+        ServiceError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+        ServiceError::Forbidden { .. } => ErrorCode::Forbidden,
+        ServiceError::SelfApproval { .. } => ErrorCode::SelfApproval,
+        ServiceError::NotPending { .. } => ErrorCode::ApprovalNotPending,
         // The same request may succeed later; anything else from the store is a bug.
         unavailable if unavailable.is_unavailable() => ErrorCode::DatabaseUnavailable,
         _ => ErrorCode::Internal,
@@ -74,6 +80,7 @@ pub fn register_response(
                 status,
                 conflicts: tool.conflicts.iter().map(|view| conflict_view(environment, view)).collect(),
                 lints: tool.lints.iter().map(|lint| mtgs_api::Lint::new(&tool.name, lint)).collect(),
+                approval: tool.approval,
             })
         })
         .collect::<Result<_, ApiError>>()?;

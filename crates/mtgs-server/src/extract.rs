@@ -150,3 +150,19 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
         Ok(PathParam(value))
     }
 }
+
+/// The service acting for the request's principal (set by the authentication layer), so
+/// the service enforces the role again and the audit log names the actor.
+#[derive(Debug)]
+pub struct Acting(pub mtgs_service::Service);
+
+impl FromRequestParts<mtgs_service::Service> for Acting {
+    type Rejection = ErrorResponse;
+
+    async fn from_request_parts(parts: &mut Parts, service: &mtgs_service::Service) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<mtgs_core::Principal>() {
+            Some(principal) => Ok(Acting(service.acting_as(principal.clone()))),
+            None => Err(ApiError::new(ErrorCode::Unauthenticated, "authentication required").into()),
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! **API boundary:** only `mtgs_api` types go on the wire; [`convert`] turns service
 //! values into them, and the CLI reuses it so that `--format json` prints what the API sends.
 
+mod auth;
 pub mod convert;
 mod error;
 mod extract;
@@ -18,6 +19,7 @@ use mtgs_service::{Service, ServiceSettings};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use auth::{AuthSettings, DEFAULT_ROLE_CLAIM, JwtSettings, RateLimit};
 pub use error::ErrorResponse;
 pub use routes::router;
 
@@ -27,6 +29,7 @@ pub struct ServerSettings {
     /// `HOST:PORT` to listen on; port 0 picks a free port (tests).
     pub bind: String,
     pub service: ServiceSettings,
+    pub auth: AuthSettings,
 }
 
 /// A server bound to its port, not yet serving. Built in two steps so a caller (a test,
@@ -36,6 +39,7 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     service: Service,
+    auth: AuthSettings,
 }
 
 impl Application {
@@ -44,14 +48,14 @@ impl Application {
         let service = Service::open(&settings.service)
             .await
             .with_context(|| format!("cannot open the database {}", settings.service.database_url))?;
-        Application::with_service(service, &settings.bind).await
+        Application::with_service(service, &settings.bind, settings.auth.clone()).await
     }
 
     /// Binds the listener for an already opened service.
-    pub async fn with_service(service: Service, bind: &str) -> anyhow::Result<Application> {
+    pub async fn with_service(service: Service, bind: &str, auth: AuthSettings) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
         let address = listener.local_addr().context("cannot read the listening address")?;
-        Ok(Application { listener, address, service })
+        Ok(Application { listener, address, service, auth })
     }
 
     pub fn port(&self) -> u16 {
@@ -68,7 +72,7 @@ impl Application {
 
     /// Serves until `shutdown` completes; see [`run`].
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        run(self.listener, self.service, shutdown).await
+        run(self.listener, self.service, &self.auth, shutdown).await
     }
 }
 
@@ -78,8 +82,10 @@ impl Application {
 pub async fn run(
     listener: TcpListener,
     service: Service,
+    auth: &AuthSettings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let app = router(service.clone(), auth)?;
     // One signal, three listeners: the HTTP server's graceful shutdown, the job runner,
     // and the signal task itself, so a server that stops on its own stops the rest.
     let (stop, stopped) = watch::channel(false);
@@ -88,7 +94,7 @@ pub async fn run(
         // An error means the sender is gone, which only happens once we are stopping.
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let server = axum::serve(listener, router(service.clone())).with_graceful_shutdown(wait_for_stop(stopped.clone()));
+    let server = axum::serve(listener, app).with_graceful_shutdown(wait_for_stop(stopped.clone()));
     let server = async move {
         let served = server.await;
         stop.send_replace(true);

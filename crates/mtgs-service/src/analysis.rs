@@ -15,10 +15,12 @@ impl Service {
     /// Queues an all-pairs analysis of an environment (`NotFound` if it does not exist);
     /// a job runner picks it up.
     pub async fn start_analysis(&self, environment: &mtgs_core::EnvironmentName) -> Result<Job> {
+        self.authorize(mtgs_core::Permission::RunAnalysis)?;
         self.existing_environment(environment).await?;
         let now = self.now();
         let started = |job: &Job| {
             vec![crate::audit::entry(
+                self.actor(),
                 now,
                 mtgs_core::AuditEvent::AnalysisRunStarted,
                 Some(environment),
@@ -55,10 +57,19 @@ impl Service {
         self.job(job.id).await
     }
 
-    /// Claims and runs queued jobs until `shutdown` completes.
+    /// Claims and runs queued jobs until `shutdown` completes, as mtgs itself (the
+    /// `system` actor), and expires approval requests whose time ran out.
     pub async fn run_jobs(&self, shutdown: impl Future<Output = ()> + Send) {
+        let this = self.acting_as(mtgs_core::Principal::system());
+        this.run_jobs_as_system(shutdown).await;
+    }
+
+    async fn run_jobs_as_system(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
         loop {
+            if let Err(error) = self.expire_approvals().await {
+                tracing::error!(%error, "job runner could not expire approval requests");
+            }
             let ran = tokio::select! {
                 () = &mut shutdown => return,
                 ran = self.run_next_job() => ran,
@@ -143,9 +154,13 @@ impl Service {
         let now = self.now();
         let mut tx = self.store().begin().await?;
         let sync = tx.record_findings(row.id, &FindingScope::Environment, &findings, now).await?;
-        let mut entries: Vec<mtgs_core::NewAuditEntry> =
-            sync.conflicts.iter().filter_map(|conflict| crate::audit::detected_entry(conflict, now)).collect();
+        let mut entries: Vec<mtgs_core::NewAuditEntry> = sync
+            .conflicts
+            .iter()
+            .filter_map(|conflict| crate::audit::detected_entry(self.actor(), conflict, now))
+            .collect();
         entries.push(crate::audit::entry(
+            self.actor(),
             now,
             mtgs_core::AuditEvent::AnalysisRunCompleted,
             Some(&job.environment),

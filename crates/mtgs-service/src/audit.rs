@@ -2,7 +2,7 @@
 //! entries are appended in the transaction that makes the change.
 
 use mtgs_core::{
-    AuditEntry, AuditEvent, ChainReport, Conflict, EnvironmentName, NewAuditEntry, ToolRecord, verify_chain,
+    AuditEntry, AuditEvent, ChainReport, Conflict, EnvironmentName, NewAuditEntry, Permission, ToolRecord, verify_chain,
 };
 use mtgs_store::AuditFilter;
 use serde_json::{Value, json};
@@ -10,11 +10,8 @@ use serde_json::{Value, json};
 use crate::Result;
 use crate::registry::Service;
 
-/// The actor of changes until principals exist (#6 brings authentication): the caller of
-/// this process's service, local operator or API client alike.
-pub const UNAUTHENTICATED: &str = "unauthenticated";
-
 pub(crate) fn entry(
+    actor: &str,
     at: i64,
     event: AuditEvent,
     environment: Option<&EnvironmentName>,
@@ -22,36 +19,42 @@ pub(crate) fn entry(
     before: Value,
     after: Value,
 ) -> NewAuditEntry {
-    NewAuditEntry {
-        at,
-        actor: UNAUTHENTICATED.to_owned(),
-        event,
-        environment: environment.cloned(),
-        subject,
-        before,
-        after,
-    }
+    NewAuditEntry { at, actor: actor.to_owned(), event, environment: environment.cloned(), subject, before, after }
 }
 
 /// TOOL_REGISTERED for a tool created now, TOOL_UPDATED for one whose definition changed
 /// (`previous_hash`: the live version's); nothing for a re-registration of the same
 /// definition.
-pub(crate) fn tool_entry(record: &ToolRecord, previous_hash: Option<&str>, now: i64) -> Option<NewAuditEntry> {
+pub(crate) fn tool_entry(
+    actor: &str,
+    record: &ToolRecord,
+    previous_hash: Option<&str>,
+    now: i64,
+) -> Option<NewAuditEntry> {
     let after = json!({"definition_hash": record.definition_hash, "status": record.status});
     let subject = format!("{}/{}", record.server, record.def.name);
     if record.created_at == now {
-        return Some(entry(now, AuditEvent::ToolRegistered, Some(&record.environment), subject, Value::Null, after));
+        return Some(entry(
+            actor,
+            now,
+            AuditEvent::ToolRegistered,
+            Some(&record.environment),
+            subject,
+            Value::Null,
+            after,
+        ));
     }
     let previous = previous_hash.filter(|hash| *hash != record.definition_hash)?;
     let before = json!({"definition_hash": previous});
-    Some(entry(now, AuditEvent::ToolUpdated, Some(&record.environment), subject, before, after))
+    Some(entry(actor, now, AuditEvent::ToolUpdated, Some(&record.environment), subject, before, after))
 }
 
 /// CONFLICT_DETECTED for a conflict first seen now.
-pub(crate) fn detected_entry(conflict: &Conflict, now: i64) -> Option<NewAuditEntry> {
+pub(crate) fn detected_entry(actor: &str, conflict: &Conflict, now: i64) -> Option<NewAuditEntry> {
     (conflict.first_seen_at == now).then(|| {
         let finding = &conflict.finding;
         entry(
+            actor,
             now,
             AuditEvent::ConflictDetected,
             Some(&conflict.environment),
@@ -72,12 +75,14 @@ pub(crate) fn detected_entry(conflict: &Conflict, now: i64) -> Option<NewAuditEn
 impl Service {
     /// Audit entries matching `filter`, in chain order.
     pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        self.authorize(Permission::ReadAudit)?;
         Ok(self.store().audit(filter).await?)
     }
 
     /// Checks the whole chain: the first entry edited, deleted, inserted or reordered by
     /// hand, and the head hash to compare with a copy kept elsewhere.
     pub async fn verify_audit_log(&self) -> Result<ChainReport> {
+        self.authorize(Permission::ReadAudit)?;
         Ok(verify_chain(&self.store().audit(&AuditFilter::default()).await?))
     }
 }

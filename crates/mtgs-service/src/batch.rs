@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use mtgs_core::{ConflictStatus, Finding, StageId, ToolKey, ToolStatus, Verdict};
+use mtgs_core::{ConflictStatus, Finding, StageId, ToolKey, ToolName, ToolStatus, Verdict};
 use mtgs_detect::{Detector, Diagnostic, PreparedTool};
-use mtgs_store::FindingScope;
+use mtgs_store::{FindingScope, ToolFilter};
 
 use crate::registry::Service;
 use crate::{BatchOutcome, ConflictView, Result, ServiceError, ToolBatch, ToolOutcome};
@@ -74,23 +74,42 @@ fn tracked_key(finding: &Finding) -> TrackedKey {
     (low.clone(), high.clone(), finding.stage)
 }
 
+/// A tool's outcome besides its conflicts: the status it was registered with, the
+/// approval request that speaks for it, and whether its conflicts were accepted.
+#[derive(Debug, Clone, Copy, Default)]
+struct Disposition {
+    status: Option<ToolStatus>,
+    approval: Option<i64>,
+    accepted: bool,
+}
+
 fn outcome(
     batch: &ToolBatch,
     views: Vec<Vec<ConflictView>>,
-    statuses: Option<Vec<ToolStatus>>,
+    dispositions: Vec<Disposition>,
     diagnostics: Vec<Diagnostic>,
 ) -> BatchOutcome {
-    let verdict = Verdict::of(views.iter().flatten().map(|view| (view.finding.severity, view.status)));
+    // An accepted tool's conflicts were decided on by a reviewer (or it is active as it
+    // is): they do not block it again.
+    let verdict = Verdict::of(
+        views
+            .iter()
+            .zip(&dispositions)
+            .filter(|(_, disposition)| !disposition.accepted)
+            .flat_map(|(views, _)| views.iter().map(|view| (view.finding.severity, view.status))),
+    );
     let tools = batch
         .tools
         .iter()
         .zip(views)
-        .enumerate()
-        .map(|(index, (tool, conflicts))| ToolOutcome {
+        .zip(dispositions)
+        .map(|((tool, conflicts), disposition)| ToolOutcome {
             name: tool.def.name.clone(),
-            status: statuses.as_ref().map(|statuses| statuses[index]),
+            status: disposition.status,
             lints: tool.lints.clone(),
             conflicts,
+            approval: disposition.approval,
+            accepted: disposition.accepted,
         })
         .collect();
     BatchOutcome { verdict, tools, diagnostics }
@@ -127,6 +146,29 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
         }
         None => HashMap::new(),
     };
+    // A tool registered and active with this very definition was accepted as it is.
+    let active: HashMap<ToolName, String> = match &environment {
+        Some(_) => service
+            .store()
+            .tools(&ToolFilter {
+                environment: Some(batch.environment.clone()),
+                server: Some(batch.server.clone()),
+                status: Some(ToolStatus::Active),
+            })
+            .await?
+            .into_iter()
+            .map(|record| (record.def.name, record.definition_hash))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let dispositions = batch
+        .tools
+        .iter()
+        .map(|tool| Disposition {
+            accepted: active.get(&tool.def.name).is_some_and(|hash| *hash == tool.def.canonical_hash()),
+            ..Disposition::default()
+        })
+        .collect();
     let views = found
         .into_iter()
         .map(|findings| {
@@ -143,7 +185,7 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
                 .collect()
         })
         .collect();
-    Ok(outcome(&batch, views, None, diagnostics))
+    Ok(outcome(&batch, views, dispositions, diagnostics))
 }
 
 pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
@@ -180,7 +222,8 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
         let tracked_conflicts = sync.conflicts;
         let mut tracked = tracked_conflicts.iter().cloned();
         let mut views = Vec::with_capacity(found.len());
-        let mut statuses = Vec::with_capacity(found.len());
+        let mut dispositions = Vec::with_capacity(found.len());
+        let mut approval_entries: Vec<mtgs_core::NewAuditEntry> = Vec::new();
         for (findings, record) in found.iter().zip(&records) {
             let tool_views: Vec<ConflictView> = findings
                 .iter()
@@ -193,30 +236,44 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
                     }
                 })
                 .collect();
-            let blocked =
-                Verdict::of(tool_views.iter().map(|view| (view.finding.severity, view.status))) == Verdict::Block;
-            let status = if blocked { ToolStatus::PendingApproval } else { ToolStatus::Active };
-            tx.set_tool_status(record.id, status, now).await?;
-            statuses.push(status);
+            let settled =
+                crate::governance::settle(service, &mut tx, &row, record, &tool_views, now, &mut approval_entries)
+                    .await?;
+            tx.set_tool_status(record.id, settled.status, now).await?;
+            dispositions.push(Disposition {
+                status: Some(settled.status),
+                approval: settled.approval,
+                accepted: settled.status == ToolStatus::Active,
+            });
             views.push(tool_views);
         }
         // The audit entries land in the same transaction as the change.
         let mut entries: Vec<mtgs_core::NewAuditEntry> = Vec::new();
-        for (record, status) in records.iter_mut().zip(&statuses) {
+        for (record, disposition) in records.iter_mut().zip(&dispositions) {
             let key = ToolKey { server: record.server.clone(), name: record.def.name.clone() };
-            record.status = *status;
-            entries.extend(crate::audit::tool_entry(record, previous_hashes.get(&key).map(String::as_str), now));
+            record.status = disposition.status.unwrap_or(record.status);
+            entries.extend(crate::audit::tool_entry(
+                service.actor(),
+                record,
+                previous_hashes.get(&key).map(String::as_str),
+                now,
+            ));
         }
-        entries.extend(tracked_conflicts.iter().filter_map(|conflict| crate::audit::detected_entry(conflict, now)));
+        entries.extend(
+            tracked_conflicts
+                .iter()
+                .filter_map(|conflict| crate::audit::detected_entry(service.actor(), conflict, now)),
+        );
+        entries.extend(approval_entries);
         tx.append_audit(&entries).await?;
         let generation = tx.bump_generation(row.id).await?;
         tx.commit().await?;
-        Ok::<_, ServiceError>((views, statuses, generation))
+        Ok::<_, ServiceError>((views, dispositions, generation))
     }
     .await;
 
     match written {
-        Ok((views, statuses, generation)) => {
+        Ok((views, dispositions, generation)) => {
             if generation == cached.generation + 1 {
                 for tool in prepared.tools {
                     cached.detector.insert_prepared(tool);
@@ -226,7 +283,7 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
                 // Another writer (another instance) moved the environment on: rebuild on next use.
                 *guard = None;
             }
-            Ok(outcome(&batch, views, Some(statuses), diagnostics))
+            Ok(outcome(&batch, views, dispositions, diagnostics))
         }
         Err(error) => Err(error),
     }

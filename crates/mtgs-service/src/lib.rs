@@ -6,17 +6,18 @@ mod analysis;
 mod audit;
 mod batch;
 pub mod eval;
+mod governance;
 mod registry;
 mod semantic;
 mod simulation;
 
 use std::time::Duration;
 
-pub use audit::UNAUTHENTICATED;
+pub use governance::{MAX_COMMENT_CHARS, MAX_KEY_NAME_CHARS};
 use mtgs_core::{
     ConflictStatus, EnvironmentName, Finding, InputError, Lint, ParsedTool, ServerName, ToolName, ToolStatus, Verdict,
 };
-pub use mtgs_store::{AuditFilter, ConflictFilter, Store, StoreError, ToolFilter, database_url_in};
+pub use mtgs_store::{ApprovalFilter, AuditFilter, ConflictFilter, Store, StoreError, ToolFilter, database_url_in};
 
 pub use registry::Service;
 pub use semantic::SemanticSettings;
@@ -31,6 +32,18 @@ pub enum ServiceError {
     /// A read named something that does not exist (`environment 'prod'`).
     #[error("{what} '{name}' does not exist")]
     NotFound { what: Resource, name: String },
+    /// No principal, or a credential that proves none.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The principal's role does not hold the permission the use case needs.
+    #[error("role '{role}' may not {}; that takes {}", permission.describe(), roles_holding(*permission))]
+    Forbidden { role: mtgs_core::Role, permission: mtgs_core::Permission },
+    /// The requester of an approval tried to decide it.
+    #[error("approval {id} was requested by {actor}, who cannot decide it; another reviewer must")]
+    SelfApproval { id: i64, actor: String },
+    /// The approval request was already decided (or expired, or superseded).
+    #[error("approval {id} is {status}, not pending: it can no longer be decided")]
+    NotPending { id: i64, status: mtgs_core::ApprovalStatus },
     #[error(transparent)]
     Store(#[from] mtgs_store::StoreError),
     /// Stage 3's model failed (a remote provider down, a model that cannot load).
@@ -51,12 +64,23 @@ impl ServiceError {
     }
 }
 
+fn roles_holding(permission: mtgs_core::Permission) -> String {
+    let roles: Vec<&str> = permission.roles().into_iter().map(mtgs_core::Role::as_str).collect();
+    match roles.as_slice() {
+        [only] => format!("role {only}"),
+        [rest @ .., last] => format!("role {} or {last}", rest.join(", ")),
+        [] => "a role that does not exist".to_owned(),
+    }
+}
+
 /// What a `NotFound` did not find.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
     Environment,
     Conflict,
     Job,
+    Approval,
+    ApiKey,
 }
 
 impl std::fmt::Display for Resource {
@@ -65,6 +89,8 @@ impl std::fmt::Display for Resource {
             Resource::Environment => "environment",
             Resource::Conflict => "conflict",
             Resource::Job => "job",
+            Resource::Approval => "approval",
+            Resource::ApiKey => "API key",
         })
     }
 }
@@ -85,7 +111,12 @@ pub struct ServiceSettings {
     pub semantic: Option<SemanticSettings>,
     /// Stage 4 and impact simulation; `None` turns both off.
     pub behavioural: Option<BehaviouralSettings>,
+    /// How long an approval request stays pending before it expires.
+    pub approval_ttl: Duration,
 }
+
+/// Approval requests expire after a week unless configured otherwise.
+pub const DEFAULT_APPROVAL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Tools one server publishes, to check or register in one environment.
 #[derive(Debug, Clone)]
@@ -112,6 +143,12 @@ pub struct ToolOutcome {
     pub status: Option<ToolStatus>,
     pub lints: Vec<Lint>,
     pub conflicts: Vec<ConflictView>,
+    /// The approval request that speaks for the tool (one was opened, or an earlier one
+    /// decided it); `None` when the tool needs no approval, and for a check.
+    pub approval: Option<i64>,
+    /// Whether the tool's conflicts were accepted: it needs no approval decision (its
+    /// definition was approved, or is active as it is). Such a tool does not block.
+    pub accepted: bool,
 }
 
 /// The outcome of a check or a registration.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mtgs_core::{Conflict, ConflictStatus, EnvironmentName, HealthReport, Job, ToolRecord};
+use mtgs_core::{Conflict, ConflictStatus, EnvironmentName, HealthReport, Job, Permission, Principal, ToolRecord};
 use mtgs_detect::Detector;
 use mtgs_store::{ConflictFilter, EnvironmentRow, Store, ToolFilter};
 use tokio::sync::{Mutex, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     /// Held while computing missing vectors, so two callers needing the same tools (a
     /// warm-up and a first check) embed them once.
     pub embedding: Mutex<()>,
+    /// When each API key's use was last written to the store (at most once a minute).
+    pub key_uses: std::sync::Mutex<HashMap<i64, i64>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -53,10 +55,13 @@ impl std::fmt::Debug for Inner {
     }
 }
 
-/// The service. Cheap to clone.
+/// The service. Cheap to clone. A service acts for a principal ([`Service::acting_as`]);
+/// one that acts for nobody refuses every use case, so a surface that forgets to
+/// authenticate fails closed.
 #[derive(Debug, Clone)]
 pub struct Service {
     pub(crate) inner: Arc<Inner>,
+    pub(crate) principal: Option<Arc<Principal>>,
 }
 
 impl Service {
@@ -80,8 +85,39 @@ impl Service {
                 clock,
                 environments: std::sync::Mutex::new(HashMap::new()),
                 embedding: Mutex::new(()),
+                key_uses: std::sync::Mutex::new(HashMap::new()),
             }),
+            principal: None,
         }
+    }
+
+    /// The same service, acting for `principal`: its use cases are allowed by its role,
+    /// and the audit log records it as the actor.
+    pub fn acting_as(&self, principal: Principal) -> Service {
+        Service { inner: self.inner.clone(), principal: Some(Arc::new(principal)) }
+    }
+
+    /// Who this service acts for, if anyone.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_deref()
+    }
+
+    /// The principal, if its role holds `permission`.
+    pub(crate) fn authorize(&self, permission: Permission) -> Result<&Principal> {
+        let principal = self
+            .principal
+            .as_deref()
+            .ok_or(ServiceError::Unauthenticated("no principal: authenticate with an API key or a token".to_owned()))?;
+        if principal.allows(permission) {
+            Ok(principal)
+        } else {
+            Err(ServiceError::Forbidden { role: principal.role, permission })
+        }
+    }
+
+    /// The audit log's actor for changes made now.
+    pub(crate) fn actor(&self) -> &str {
+        self.principal.as_deref().map_or(mtgs_core::SYSTEM_ACTOR, |principal| principal.actor.as_str())
     }
 
     pub(crate) fn now(&self) -> i64 {
@@ -161,6 +197,7 @@ impl Service {
 
     /// Registered tools. A named environment that does not exist is `NotFound`.
     pub async fn tools(&self, filter: &ToolFilter) -> Result<Vec<ToolRecord>> {
+        self.authorize(Permission::Read)?;
         if let Some(name) = &filter.environment {
             self.existing_environment(name).await?;
         }
@@ -169,11 +206,13 @@ impl Service {
 
     /// Tracked conflicts of an environment (`NotFound` if it does not exist).
     pub async fn conflicts(&self, environment: &EnvironmentName, filter: &ConflictFilter) -> Result<Vec<Conflict>> {
+        self.authorize(Permission::Read)?;
         let row = self.existing_environment(environment).await?;
         Ok(self.store().conflicts(row.id, filter).await?)
     }
 
     pub async fn conflict(&self, id: i64) -> Result<Conflict> {
+        self.authorize(Permission::Read)?;
         self.store()
             .conflict(id)
             .await?
@@ -182,7 +221,13 @@ impl Service {
 
     /// Sets a conflict's triage status (`NotFound` if there is no such conflict).
     /// The change and its CONFLICT_STATUS_CHANGED audit entry land together.
+    /// Developers may acknowledge; suppressing, resolving or reopening takes a reviewer.
     pub async fn set_conflict_status(&self, id: i64, status: ConflictStatus) -> Result<Conflict> {
+        self.authorize(if status == ConflictStatus::Acknowledged {
+            Permission::AcknowledgeConflict
+        } else {
+            Permission::TriageConflict
+        })?;
         let not_found = || ServiceError::NotFound { what: Resource::Conflict, name: id.to_string() };
         let now = self.now();
         let mut tx = self.store().begin().await?;
@@ -190,6 +235,7 @@ impl Service {
         let after = tx.set_conflict_status(id, status, now).await?.ok_or_else(not_found)?;
         if before.status != after.status {
             let entry = crate::audit::entry(
+                self.actor(),
                 now,
                 mtgs_core::AuditEvent::ConflictStatusChanged,
                 Some(&after.environment),
@@ -205,6 +251,7 @@ impl Service {
 
     /// Health score and counts of an environment (`NotFound` if it does not exist).
     pub async fn health(&self, environment: &EnvironmentName) -> Result<HealthReport> {
+        self.authorize(Permission::Read)?;
         let row = self.existing_environment(environment).await?;
         let counts = self.store().health_counts(row.id).await?;
         Ok(HealthReport {
@@ -218,6 +265,7 @@ impl Service {
 
     /// A job by id (`NotFound` if there is none).
     pub async fn job(&self, id: i64) -> Result<Job> {
+        self.authorize(Permission::Read)?;
         self.store().job(id).await?.ok_or_else(|| ServiceError::NotFound { what: Resource::Job, name: id.to_string() })
     }
 
@@ -233,12 +281,14 @@ impl Service {
     /// Runs the pipeline for each tool of the batch against the environment as it is
     /// (plus the batch's earlier tools). Writes nothing. An unknown environment is empty.
     pub async fn check(&self, batch: ToolBatch) -> Result<BatchOutcome> {
+        self.authorize(Permission::Check)?;
         crate::batch::check(self, batch).await
     }
 
     /// Registers the batch with its conflicts in one transaction. A tool with a live
     /// CRITICAL or HIGH conflict gets `pending_approval`, otherwise `active`.
     pub async fn register(&self, batch: ToolBatch) -> Result<BatchOutcome> {
+        self.authorize(Permission::Register)?;
         crate::batch::register(self, batch).await
     }
 }

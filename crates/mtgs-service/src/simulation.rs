@@ -66,6 +66,7 @@ impl Service {
     /// Queues an impact simulation (`NotFound` if the environment does not exist); a job
     /// runner picks it up.
     pub async fn start_simulation(&self, request: &SimulationRequest) -> Result<Job> {
+        self.authorize(mtgs_core::Permission::Simulate)?;
         self.existing_environment(&request.environment).await?;
         if !request.tools.is_empty() && request.server.is_none() {
             return Err(mtgs_core::InputError::new("server", "is required when tools are given").into());

@@ -24,12 +24,14 @@ fn settings(database_url: &str) -> ServiceSettings {
         job_lease: Duration::from_secs(30),
         semantic: None,
         behavioural: Some(mtgs_service::BehaviouralSettings::local()),
+        approval_ttl: mtgs_service::DEFAULT_APPROVAL_TTL,
     }
 }
 
 async fn open(database_url: &str) -> Service {
     let store = Store::open(database_url).await.expect("database opens");
     Service::with_clock(store, settings(database_url), Arc::new(|| 1_700_000_000_000))
+        .acting_as(mtgs_core::Principal::local("tests"))
 }
 
 async fn app() -> TestApp {
@@ -211,7 +213,7 @@ fn with_model(database_url: &str, store: Store, model: &Arc<CountingEmbedder>) -
         behavioural: None,
         ..settings(database_url)
     };
-    Service::with_clock(store, settings, Arc::new(|| 1_700_000_000_000))
+    Service::with_clock(store, settings, Arc::new(|| 1_700_000_000_000)).acting_as(mtgs_core::Principal::local("tests"))
 }
 
 #[tokio::test]

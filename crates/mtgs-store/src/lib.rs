@@ -13,6 +13,7 @@ mod conflicts;
 mod connect;
 mod embeddings;
 mod environments;
+mod governance;
 mod jobs;
 mod rows;
 mod tools;
@@ -21,6 +22,7 @@ use std::path::Path;
 
 pub use audit::AuditFilter;
 pub use connect::database_url_in;
+pub use governance::{ApprovalDecision, ApprovalFilter, NewApproval, NewKeyRow};
 
 use mtgs_core::{
     Conflict, ConflictStatus, EnvironmentName, Finding, Job, JobKind, ServerName, Severity, SeverityCounts, StageId,
@@ -279,6 +281,36 @@ impl Store {
         Ok(())
     }
 
+    /// The key stored under `hash` (SHA-256 of the key), revoked or not.
+    pub async fn api_key_by_hash(&self, hash: &str) -> Result<Option<mtgs_core::ApiKey>> {
+        governance::key_by_hash(&mut *self.pool.acquire().await?, hash).await
+    }
+
+    /// Every API key, revoked ones included, oldest first.
+    pub async fn api_keys(&self) -> Result<Vec<mtgs_core::ApiKey>> {
+        governance::keys(&mut *self.pool.acquire().await?).await
+    }
+
+    /// Records that a key was used at `now`.
+    pub async fn touch_api_key(&self, id: i64, now: i64) -> Result<()> {
+        governance::touch_key(&mut *self.pool.acquire().await?, id, now).await
+    }
+
+    /// Approval requests matching `filter`, oldest first.
+    pub async fn approvals(&self, filter: &ApprovalFilter) -> Result<Vec<mtgs_core::Approval>> {
+        governance::approvals(&mut *self.pool.acquire().await?, filter).await
+    }
+
+    /// Whether some pending request's time ran out at `now` (a read, before taking the
+    /// write lock to expire them).
+    pub async fn has_due_approvals(&self, now: i64) -> Result<bool> {
+        governance::has_due(&mut *self.pool.acquire().await?, now).await
+    }
+
+    pub async fn approval(&self, id: i64) -> Result<Option<mtgs_core::Approval>> {
+        governance::approval_by_id(&mut *self.pool.acquire().await?, id).await
+    }
+
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
         jobs::by_id(&mut *self.pool.acquire().await?, id).await
     }
@@ -340,6 +372,48 @@ impl StoreTx {
     /// or not at all.
     pub async fn append_audit(&mut self, entries: &[mtgs_core::NewAuditEntry]) -> Result<()> {
         audit::append(&mut self.tx, entries).await
+    }
+
+    pub async fn insert_api_key(&mut self, key: &NewKeyRow<'_>) -> Result<mtgs_core::ApiKey> {
+        governance::insert_key(&mut self.tx, key).await
+    }
+
+    pub async fn api_key(&mut self, id: i64) -> Result<Option<mtgs_core::ApiKey>> {
+        governance::key_by_id(&mut self.tx, id).await
+    }
+
+    /// Revokes a key (a revoked one is left as it was); `None` when there is no such key.
+    pub async fn revoke_api_key(&mut self, id: i64, by: &str, now: i64) -> Result<Option<mtgs_core::ApiKey>> {
+        governance::revoke_key(&mut self.tx, id, by, now).await
+    }
+
+    /// Opens an approval request (at most one is pending per tool).
+    pub async fn insert_approval(&mut self, approval: &NewApproval<'_>) -> Result<mtgs_core::Approval> {
+        governance::insert_approval(&mut self.tx, approval).await
+    }
+
+    pub async fn approval(&mut self, id: i64) -> Result<Option<mtgs_core::Approval>> {
+        governance::approval_by_id(&mut self.tx, id).await
+    }
+
+    /// The tool row an approval request is about.
+    pub async fn approval_tool_id(&mut self, id: i64) -> Result<Option<i64>> {
+        governance::approval_tool_id(&mut self.tx, id).await
+    }
+
+    /// The newest approval request about a tool row.
+    pub async fn latest_approval(&mut self, tool_id: i64) -> Result<Option<mtgs_core::Approval>> {
+        governance::latest_approval(&mut self.tx, tool_id).await
+    }
+
+    /// Pending requests whose time ran out at `now`, each with its tool's row id.
+    pub async fn due_approvals(&mut self, now: i64) -> Result<Vec<(mtgs_core::Approval, i64)>> {
+        governance::due_approvals(&mut self.tx, now).await
+    }
+
+    /// Closes a pending request; `false` if it was no longer pending.
+    pub async fn decide_approval(&mut self, id: i64, decision: &ApprovalDecision<'_>) -> Result<bool> {
+        governance::decide(&mut self.tx, id, decision).await
     }
 
     pub async fn commit(self) -> Result<()> {

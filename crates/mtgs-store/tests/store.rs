@@ -954,6 +954,89 @@ async fn the_schema_accepts_every_enum_value_mtgs_core_defines() -> TestResult {
     let claimed = fixture.store.claim_job(6, 10).await?.expect("queued");
     fixture.store.finish_job(claimed.id, Ok(Value::Null), 7).await?;
     fixture.store.finish_job(claimed.id, Err("failed".to_owned()), 8).await?;
+
+    // Every role on a key, every approval status on a request.
+    let mut tx = fixture.store.begin().await?;
+    for (index, role) in mtgs_core::Role::ALL.iter().enumerate() {
+        let hash = format!("{index:064}");
+        let key = tx
+            .insert_api_key(&mtgs_store::NewKeyRow {
+                prefix: &format!("mtgs_{index:08}"),
+                hash: &hash,
+                name: "k",
+                role: *role,
+                created_by: "local:tests",
+                created_at: 9,
+            })
+            .await?;
+        assert_eq!(key.role, *role);
+    }
+    // Pending last: a tool has at most one pending request at a time.
+    for status in mtgs_core::ApprovalStatus::ALL.iter().rev() {
+        let approval = tx
+            .insert_approval(&mtgs_store::NewApproval {
+                environment_id,
+                tool_id,
+                definition_hash: "h",
+                reason: &Value::Null,
+                diff: None,
+                requested_by: "local:tests",
+                requested_at: 10,
+                expires_at: 20,
+            })
+            .await?;
+        let decision =
+            mtgs_store::ApprovalDecision { status: *status, decided_by: "local:tests", decided_at: 11, comment: None };
+        assert!(tx.decide_approval(approval.id, &decision).await?);
+        assert_eq!(tx.approval(approval.id).await?.map(|approval| approval.status), Some(*status));
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tool_has_at_most_one_pending_request_and_a_decision_lands_once() -> TestResult {
+    let fixture = fresh().await?;
+    let (environment_id, [a, ..]) = four_tools(&fixture.store).await?;
+    let tool_id =
+        fixture.store.tools(&ToolFilter::default()).await?.iter().find(|tool| tool.def.name == a.name).expect("a").id;
+    let request = |expires_at| mtgs_store::NewApproval {
+        environment_id,
+        tool_id,
+        definition_hash: "h",
+        reason: &Value::Null,
+        diff: None,
+        requested_by: "key:mtgs_00000001",
+        requested_at: 1,
+        expires_at,
+    };
+    let mut tx = fixture.store.begin().await?;
+    let first = tx.insert_approval(&request(100)).await?.id;
+    tx.commit().await?;
+    let mut tx = fixture.store.begin().await?;
+    assert!(tx.insert_approval(&request(100)).await.is_err(), "a second pending request for one tool");
+    drop(tx);
+    assert!(!fixture.store.has_due_approvals(99).await?);
+    assert!(fixture.store.has_due_approvals(100).await?);
+    let mut tx = fixture.store.begin().await?;
+    let due = tx.due_approvals(100).await?;
+    assert_eq!(due.iter().map(|(approval, tool)| (approval.id, *tool)).collect::<Vec<_>>(), [(first, tool_id)]);
+    let approve = mtgs_store::ApprovalDecision {
+        status: mtgs_core::ApprovalStatus::Approved,
+        decided_by: "x",
+        decided_at: 5,
+        comment: Some("ok"),
+    };
+    assert!(tx.decide_approval(first, &approve).await?);
+    assert!(!tx.decide_approval(first, &approve).await?, "decided already");
+    // Decided: the tool may have a new pending request.
+    tx.insert_approval(&request(200)).await?;
+    tx.commit().await?;
+    let approval = fixture.store.approval(first).await?.expect("stored");
+    assert_eq!(
+        (approval.status, approval.comment.as_deref(), approval.tool.name.as_str()),
+        (mtgs_core::ApprovalStatus::Approved, Some("ok"), a.name.as_str())
+    );
     Ok(())
 }
 

@@ -1,12 +1,16 @@
 //! Local mode: the service over the database in the data directory, in this process.
 
 use anyhow::Context as _;
-use mtgs_api::{AnalysisRun, CheckResponse, Conflict, ConflictList, Health, RegisterResponse, Simulation, ToolList};
-use mtgs_core::{ConflictStatus, EnvironmentName};
+use mtgs_api::{
+    AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictList, CreatedApiKey,
+    Health, Me, RegisterResponse, Simulation, ToolList,
+};
+use mtgs_core::{ConflictStatus, EnvironmentName, Principal, Role};
 use mtgs_server::convert;
-use mtgs_service::{ConflictFilter, Progress, Service, ServiceError, ToolBatch, ToolFilter};
+use mtgs_service::{ApprovalFilter, ConflictFilter, Progress, Service, ServiceError, ToolBatch, ToolFilter};
 
 use super::Batch;
+use crate::env_vars;
 use crate::failure::Failure;
 use crate::settings::LocalSettings;
 
@@ -22,16 +26,29 @@ fn failure(error: ServiceError) -> Failure {
 
 impl Local {
     pub async fn open(settings: &LocalSettings) -> Result<Local, Failure> {
+        Self::open_with(settings, settings.service_settings()?).await
+    }
+
+    /// The service without stages 3 and 4, for commands that detect nothing (keys,
+    /// approvals, the audit log): no model is loaded.
+    pub async fn open_without_models(settings: &LocalSettings) -> Result<Local, Failure> {
+        let mut service = settings.service.clone();
+        service.semantic = None;
+        service.behavioural = None;
+        Self::open_with(settings, service).await
+    }
+
+    async fn open_with(settings: &LocalSettings, service: mtgs_service::ServiceSettings) -> Result<Local, Failure> {
         if let Some(dir) = &settings.data_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the data directory {}", dir.display()))
                 .map_err(Failure::unavailable)?;
         }
-        let service = Service::open(&settings.service_settings()?)
+        let service = Service::open(&service)
             .await
             .with_context(|| format!("cannot open the database {}", settings.service.database_url))
             .map_err(Failure::unavailable)?;
-        Ok(Local { service })
+        Ok(Local { service: service.acting_as(local_operator()) })
     }
 
     pub async fn check(&self, batch: Batch) -> Result<CheckResponse, Failure> {
@@ -83,6 +100,52 @@ impl Local {
     pub async fn health(&self, environment: &EnvironmentName) -> Result<Health, Failure> {
         Ok(Health::from(&self.service.health(environment).await.map_err(failure)?))
     }
+
+    pub async fn create_key(&self, name: Option<&str>, role: Role) -> Result<CreatedApiKey, Failure> {
+        let (key, secret) = self.service.create_api_key(name, role).await.map_err(failure)?;
+        Ok(CreatedApiKey { key: secret.expose().to_owned(), record: ApiKey::from(&key) })
+    }
+
+    pub async fn keys(&self) -> Result<ApiKeyList, Failure> {
+        let keys = self.service.api_keys().await.map_err(failure)?;
+        Ok(ApiKeyList { keys: keys.iter().map(ApiKey::from).collect() })
+    }
+
+    pub async fn revoke_key(&self, id: i64) -> Result<ApiKey, Failure> {
+        Ok(ApiKey::from(&self.service.revoke_api_key(id).await.map_err(failure)?))
+    }
+
+    pub async fn approvals(&self, filter: &ApprovalFilter) -> Result<ApprovalList, Failure> {
+        let approvals = self.service.approvals(filter).await.map_err(failure)?;
+        Ok(ApprovalList { approvals: approvals.iter().map(Approval::from).collect() })
+    }
+
+    pub async fn approval(&self, id: i64) -> Result<Approval, Failure> {
+        Ok(Approval::from(&self.service.approval(id).await.map_err(failure)?))
+    }
+
+    pub async fn decide(&self, id: i64, approve: bool, comment: Option<&str>) -> Result<Approval, Failure> {
+        let decided = if approve {
+            self.service.approve(id, comment).await
+        } else {
+            self.service.reject(id, comment.unwrap_or_default()).await
+        };
+        Ok(Approval::from(&decided.map_err(failure)?))
+    }
+
+    pub fn me(&self) -> Me {
+        Me::from(&local_operator())
+    }
+}
+
+/// Who works on the data directory without `--url`: its operator, with full rights, as
+/// `local:$USER` in the audit log.
+pub fn local_operator() -> Principal {
+    let user = [env_vars::USER, env_vars::LOGNAME]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|user| !user.is_empty()))
+        .unwrap_or_else(|| "operator".to_owned());
+    Principal::local(&user)
 }
 
 fn tool_batch(batch: &Batch) -> ToolBatch {

@@ -5,11 +5,14 @@
 mod local;
 mod remote;
 
-use mtgs_api::{AnalysisRun, CheckResponse, Conflict, ConflictList, Health, RegisterResponse, Simulation, ToolList};
-use mtgs_core::{ConflictStatus, EnvironmentName, ParsedTool, ServerName};
-use mtgs_service::{ConflictFilter, Progress, ToolFilter};
+use mtgs_api::{
+    AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictList, CreatedApiKey,
+    Health, Me, RegisterResponse, Simulation, ToolList,
+};
+use mtgs_core::{ConflictStatus, EnvironmentName, ParsedTool, Role, ServerName};
+use mtgs_service::{ApprovalFilter, ConflictFilter, Progress, ToolFilter};
 
-pub use self::local::Local;
+pub use self::local::{Local, local_operator};
 pub use self::remote::Remote;
 use crate::failure::Failure;
 use crate::settings::Target;
@@ -108,6 +111,64 @@ impl Backend {
         match self {
             Backend::Local(local) => local.health(environment).await,
             Backend::Remote(remote) => remote.health(environment).await,
+        }
+    }
+
+    /// Opens the local service without loading models (keys, approvals), or the remote.
+    pub async fn connect_without_models(target: &Target) -> Result<Backend, Failure> {
+        Ok(match target {
+            Target::Local(settings) => Backend::Local(Local::open_without_models(settings).await?),
+            Target::Remote { url, token } => Backend::Remote(Remote::new(url, token.clone())?),
+        })
+    }
+
+    pub async fn create_key(&self, name: Option<&str>, role: Role) -> Result<CreatedApiKey, Failure> {
+        match self {
+            Backend::Local(local) => local.create_key(name, role).await,
+            Backend::Remote(remote) => remote.create_key(name, role).await,
+        }
+    }
+
+    pub async fn keys(&self) -> Result<ApiKeyList, Failure> {
+        match self {
+            Backend::Local(local) => local.keys().await,
+            Backend::Remote(remote) => remote.keys().await,
+        }
+    }
+
+    pub async fn revoke_key(&self, id: i64) -> Result<ApiKey, Failure> {
+        match self {
+            Backend::Local(local) => local.revoke_key(id).await,
+            Backend::Remote(remote) => remote.revoke_key(id).await,
+        }
+    }
+
+    pub async fn approvals(&self, filter: &ApprovalFilter) -> Result<ApprovalList, Failure> {
+        match self {
+            Backend::Local(local) => local.approvals(filter).await,
+            Backend::Remote(remote) => remote.approvals(filter).await,
+        }
+    }
+
+    pub async fn approval(&self, id: i64) -> Result<Approval, Failure> {
+        match self {
+            Backend::Local(local) => local.approval(id).await,
+            Backend::Remote(remote) => remote.approval(id).await,
+        }
+    }
+
+    /// Approves (`approve`) or rejects a pending request.
+    pub async fn decide(&self, id: i64, approve: bool, comment: Option<&str>) -> Result<Approval, Failure> {
+        match self {
+            Backend::Local(local) => local.decide(id, approve, comment).await,
+            Backend::Remote(remote) => remote.decide(id, approve, comment).await,
+        }
+    }
+
+    pub async fn me(&self) -> Result<Me, Failure> {
+        match self {
+            Backend::Local(local) => Ok(local.me()),
+            Backend::Remote(remote) => remote.me().await,
         }
     }
 }

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use mtgs_api::{
-    AnalysisRun, ApiError, CheckResponse, Conflict, ConflictList, ErrorBody, ErrorCode, Health, RegisterResponse,
-    SetConflictStatusRequest, Simulation, SimulationRequestBody, ToolBatchRequest, ToolList,
+    AnalysisRun, ApiError, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictList,
+    CreatedApiKey, ErrorBody, ErrorCode, Health, Me, RegisterResponse, SetConflictStatusRequest, Simulation,
+    SimulationRequestBody, ToolBatchRequest, ToolList,
 };
-use mtgs_core::{ConflictStatus, EnvironmentName};
-use mtgs_service::{ConflictFilter, Progress, ToolFilter};
+use mtgs_core::{ConflictStatus, EnvironmentName, Role};
+use mtgs_service::{ApprovalFilter, ConflictFilter, Progress, ToolFilter};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 
@@ -200,6 +201,51 @@ impl Remote {
             simulation = self.send(Method::GET, url.clone(), None::<&()>, &[StatusCode::OK]).await?;
         }
         Ok(simulation)
+    }
+
+    pub async fn create_key(&self, name: Option<&str>, role: Role) -> Result<CreatedApiKey, Failure> {
+        let url = self.url("/v1/api-keys", &[])?;
+        let body = serde_json::json!({"role": role, "name": name});
+        self.send(Method::POST, url, Some(&body), &[StatusCode::CREATED]).await
+    }
+
+    pub async fn keys(&self) -> Result<ApiKeyList, Failure> {
+        let url = self.url("/v1/api-keys", &[])?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    pub async fn revoke_key(&self, id: i64) -> Result<ApiKey, Failure> {
+        let url = self.url(&format!("/v1/api-keys/{id}"), &[])?;
+        self.send(Method::DELETE, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    pub async fn approvals(&self, filter: &ApprovalFilter) -> Result<ApprovalList, Failure> {
+        let mut query = Vec::new();
+        if let Some(status) = filter.status {
+            query.push(("status", status.as_str().to_owned()));
+        }
+        if let Some(environment) = &filter.environment {
+            query.push(("environment", environment.to_string()));
+        }
+        let url = self.url("/v1/approvals", &query)?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    pub async fn approval(&self, id: i64) -> Result<Approval, Failure> {
+        let url = self.url(&format!("/v1/approvals/{id}"), &[])?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    pub async fn decide(&self, id: i64, approve: bool, comment: Option<&str>) -> Result<Approval, Failure> {
+        let action = if approve { "approve" } else { "reject" };
+        let url = self.url(&format!("/v1/approvals/{id}/{action}"), &[])?;
+        let body = serde_json::json!({"comment": comment});
+        self.send(Method::POST, url, Some(&body), &[StatusCode::OK]).await
+    }
+
+    pub async fn me(&self) -> Result<Me, Failure> {
+        let url = self.url("/v1/me", &[])?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
     }
 
     pub async fn health(&self, environment: &EnvironmentName) -> Result<Health, Failure> {

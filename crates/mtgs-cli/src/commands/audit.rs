@@ -16,8 +16,10 @@ pub async fn run(command: AuditCommand, target: &Target, format: Format) -> Resu
             // The audit log needs no model: open the service without stages 3 and 4.
             let mut service_settings = settings.service.clone();
             service_settings.behavioural = None;
-            let service =
-                Service::open(&service_settings).await.map_err(|error| Failure::unavailable(anyhow!("{error}")))?;
+            let service = Service::open(&service_settings)
+                .await
+                .map_err(|error| Failure::unavailable(anyhow!("{error}")))?
+                .acting_as(crate::backend::local_operator());
             match command {
                 AuditCommand::Verify => {
                     let report =

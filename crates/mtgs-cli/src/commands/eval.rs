@@ -135,9 +135,13 @@ pub async fn run(
         job_lease: std::time::Duration::from_secs(600),
         semantic,
         behavioural,
+        approval_ttl: mtgs_service::DEFAULT_APPROVAL_TTL,
     };
-    let service =
-        Service::open(&settings).await.context("cannot open the scratch database").map_err(Failure::unavailable)?;
+    let service = Service::open(&settings)
+        .await
+        .context("cannot open the scratch database")
+        .map_err(Failure::unavailable)?
+        .acting_as(crate::backend::local_operator());
     let environment = EnvironmentName::parse("eval").map_err(Failure::input)?;
     let tools: usize = corpus.iter().map(|entry| entry.tools.len()).sum();
 

@@ -4,6 +4,7 @@ mod analyze;
 mod audit;
 mod conflicts;
 mod eval;
+mod governance;
 mod health;
 mod serve;
 mod simulate;
@@ -41,5 +42,14 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Health(args) => health::run(&args, &Backend::connect(&settings.target).await?, &printer).await,
         Command::Simulate(args) => simulate::run(args, &settings.target, &printer).await,
         Command::Audit(command) => audit::run(command, &settings.target, cli.global.format).await,
+        Command::Keys(command) => {
+            governance::keys(command, &Backend::connect_without_models(&settings.target).await?, &printer).await
+        }
+        Command::Approvals(command) => {
+            governance::approvals(command, &Backend::connect_without_models(&settings.target).await?, &printer).await
+        }
+        Command::Whoami => {
+            governance::whoami(&Backend::connect_without_models(&settings.target).await?, &printer).await
+        }
     }
 }

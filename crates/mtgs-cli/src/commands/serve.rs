@@ -3,7 +3,10 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use mtgs_server::{Application, ServerSettings};
+use std::num::NonZeroU32;
+
+use mtgs_core::Secret;
+use mtgs_server::{Application, AuthSettings, JwtSettings, RateLimit, ServerSettings};
 
 use crate::args::ServeArgs;
 use crate::failure::{Exit, Failure};
@@ -15,13 +18,27 @@ pub async fn run(args: &ServeArgs, local: &LocalSettings) -> Result<Exit, Failur
             .with_context(|| format!("cannot create the data directory {}", dir.display()))
             .map_err(Failure::unavailable)?;
     }
-    let settings = ServerSettings { bind: args.bind.to_string(), service: local.service_settings()? };
+    let settings =
+        ServerSettings { bind: args.bind.to_string(), service: local.service_settings()?, auth: auth_settings(args) };
     let app = Application::build(&settings).await.map_err(Failure::unavailable)?;
     println!("mtgs listening on http://{}", app.local_addr());
     // Scripts wait for this line before sending requests.
     let _ = std::io::stdout().flush();
     app.run_until_stopped(shutdown_signal()).await.map_err(Failure::unavailable)?;
     Ok(Exit::Success)
+}
+
+/// API keys always; JWTs when a secret or an issuer is given; the rate limit unless 0.
+fn auth_settings(args: &ServeArgs) -> AuthSettings {
+    let jwt = (args.jwt_secret.is_some() || args.oidc_issuer.is_some()).then(|| JwtSettings {
+        hs256_secret: args.jwt_secret.clone().map(Secret::new),
+        oidc_issuer: args.oidc_issuer.clone(),
+        audience: args.jwt_audience.clone(),
+        role_claim: args.jwt_role_claim.clone(),
+    });
+    let rate_limit = NonZeroU32::new(args.rate_limit)
+        .map(|per_minute| RateLimit { per_minute, burst: NonZeroU32::new(args.rate_burst).unwrap_or(NonZeroU32::MIN) });
+    AuthSettings { jwt, rate_limit }
 }
 
 /// Completes on Ctrl-C, or on SIGTERM on Unix (what `docker stop` and systemd send).

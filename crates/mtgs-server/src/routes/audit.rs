@@ -2,16 +2,15 @@
 //! `GET /v1/audit-logs/verify`.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use mtgs_api::ApiError;
 use mtgs_core::{AuditEvent, audit_cef, audit_json};
-use mtgs_service::{AuditFilter, Service};
+use mtgs_service::AuditFilter;
 use serde_json::{Value, json};
 
 use crate::error::ErrorResponse;
-use crate::extract::QueryParams;
+use crate::extract::{Acting, QueryParams};
 
 const FILTER_PARAMETERS: [&str; 3] = ["from", "to", "event"];
 
@@ -28,7 +27,7 @@ fn filter(query: &mut QueryParams) -> Result<AuditFilter, ApiError> {
 }
 
 /// 200 `{entries: [{seq, at, actor, event, environment, subject, before, after, prev_hash, hash}]}`.
-pub async fn list(State(service): State<Service>, mut query: QueryParams) -> Result<Json<Value>, ErrorResponse> {
+pub async fn list(Acting(service): Acting, mut query: QueryParams) -> Result<Json<Value>, ErrorResponse> {
     let filter = filter(&mut query)?;
     query.finish(&FILTER_PARAMETERS)?;
     let entries = service.audit_log(&filter).await?;
@@ -37,7 +36,7 @@ pub async fn list(State(service): State<Service>, mut query: QueryParams) -> Res
 
 /// One entry per line: `application/x-ndjson` for `format=json` (the default), CEF lines as
 /// `text/plain` for `format=cef`.
-pub async fn export(State(service): State<Service>, mut query: QueryParams) -> Result<Response, ErrorResponse> {
+pub async fn export(Acting(service): Acting, mut query: QueryParams) -> Result<Response, ErrorResponse> {
     let cef = match query.take("format").as_deref() {
         None | Some("json") => false,
         Some("cef") => true,
@@ -64,7 +63,7 @@ pub async fn export(State(service): State<Service>, mut query: QueryParams) -> R
 }
 
 /// 200 `{entries, head, intact, broken: {seq, reason}?}`.
-pub async fn verify(State(service): State<Service>, query: QueryParams) -> Result<Json<Value>, ErrorResponse> {
+pub async fn verify(Acting(service): Acting, query: QueryParams) -> Result<Json<Value>, ErrorResponse> {
     query.finish(&[])?;
     let report = service.verify_audit_log().await?;
     Ok(Json(json!({

@@ -1,21 +1,20 @@
 //! `GET /v1/environments/{env}/conflicts`, `GET` and `PATCH /v1/conflicts/{id}`.
 
 use axum::Json;
-use axum::extract::State;
 use mtgs_api::{ApiError, ConflictList};
 use mtgs_core::{ConflictStatus, Severity, StageId};
-use mtgs_service::{ConflictFilter, Service};
+use mtgs_service::ConflictFilter;
 
 use super::{environment_from_path, id_from_path};
 use crate::convert;
 use crate::error::ErrorResponse;
 use mtgs_core::json_type;
 
-use crate::extract::{JsonObject, PathParam, QueryParams};
+use crate::extract::{Acting, JsonObject, PathParam, QueryParams};
 
 /// `?severity=&stage=&status=&tool=SERVER/NAME`, all optional.
 pub async fn list(
-    State(service): State<Service>,
+    Acting(service): Acting,
     PathParam(environment): PathParam,
     mut query: QueryParams,
 ) -> Result<Json<ConflictList>, ErrorResponse> {
@@ -35,7 +34,7 @@ pub async fn list(
 }
 
 pub async fn show(
-    State(service): State<Service>,
+    Acting(service): Acting,
     PathParam(id): PathParam,
 ) -> Result<Json<mtgs_api::Conflict>, ErrorResponse> {
     let id = id_from_path(&id, "a conflict")?;
@@ -45,7 +44,7 @@ pub async fn show(
 
 /// `{"status": "acknowledged"}`: triage.
 pub async fn set_status(
-    State(service): State<Service>,
+    Acting(service): Acting,
     PathParam(id): PathParam,
     mut body: JsonObject,
 ) -> Result<Json<mtgs_api::Conflict>, ErrorResponse> {

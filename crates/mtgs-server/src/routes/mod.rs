@@ -2,8 +2,10 @@
 //! resource; handlers parse input into domain values, call the service, convert back.
 
 mod analysis;
+mod approvals;
 mod audit;
 mod conflicts;
+mod keys;
 mod probes;
 mod simulations;
 mod tools;
@@ -12,7 +14,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderName;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use mtgs_api::{ApiError, ErrorCode, MAX_BODY_BYTES};
 use mtgs_core::{EnvironmentName, InputError};
 use mtgs_service::Service;
@@ -21,13 +23,18 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use std::sync::Arc;
+
+use crate::auth::{Auth, AuthSettings};
 use crate::error::ErrorResponse;
 
 /// The header that identifies a request in the logs and in its response.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole API over `service`.
-pub fn router(service: Service) -> Router {
+/// The whole API over `service`: `/v1` behind authentication, rate limits and the
+/// route's permission; `/health` and `/readiness` open.
+pub fn router(service: Service, auth: &AuthSettings) -> anyhow::Result<Router> {
+    let authenticator = Arc::new(Auth::new(service.clone(), auth)?);
     let v1 = Router::new()
         .route("/tools/check", post(tools::check))
         .route("/tools", post(tools::register).get(tools::list))
@@ -41,8 +48,17 @@ pub fn router(service: Service) -> Router {
         .route("/audit-logs/verify", get(audit::verify))
         .route("/simulations", post(simulations::start))
         .route("/simulations/{id}", get(simulations::show))
-        .route("/environments/{environment}/health", get(probes::environment_health));
-    Router::new()
+        .route("/environments/{environment}/health", get(probes::environment_health))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{id}", get(approvals::show))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/reject", post(approvals::reject))
+        .route("/api-keys", post(keys::create).get(keys::list))
+        .route("/api-keys/{id}", delete(keys::revoke))
+        .route("/me", get(keys::me))
+        // Only matched routes: an unknown path is 404 for everyone.
+        .route_layer(axum::middleware::from_fn_with_state(authenticator, crate::auth::authenticate));
+    Ok(Router::new()
         .route("/health", get(probes::liveness))
         .route("/readiness", get(probes::readiness))
         .nest("/v1", v1)
@@ -63,7 +79,7 @@ pub fn router(service: Service) -> Router {
         // Every response carries `x-request-id`: the caller's, or a fresh UUID.
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .with_state(service)
+        .with_state(service))
 }
 
 async fn route_not_found() -> ErrorResponse {

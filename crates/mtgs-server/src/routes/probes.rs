@@ -8,7 +8,7 @@ use mtgs_service::Service;
 
 use super::environment_from_path;
 use crate::error::ErrorResponse;
-use crate::extract::PathParam;
+use crate::extract::{Acting, PathParam};
 
 pub async fn liveness() -> Json<Liveness> {
     Json(Liveness { status: "ok".to_owned() })
@@ -23,7 +23,7 @@ pub async fn readiness(State(service): State<Service>) -> Result<Json<Readiness>
 }
 
 pub async fn environment_health(
-    State(service): State<Service>,
+    Acting(service): Acting,
     PathParam(environment): PathParam,
 ) -> Result<Json<Health>, ErrorResponse> {
     let environment = environment_from_path(&environment)?;

@@ -1,16 +1,15 @@
 //! `POST /v1/simulations` (queues an impact simulation) and `GET /v1/simulations/{id}`.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::{StatusCode, header};
 use mtgs_api::{ApiError, Simulation};
 use mtgs_core::{EnvironmentName, JobKind, ServerName, check_trials, json_type, parse_probes, parse_tools};
-use mtgs_service::{Service, SimulationRequest};
+use mtgs_service::SimulationRequest;
 use serde_json::Value;
 
 use super::id_from_path;
 use crate::error::ErrorResponse;
-use crate::extract::{JsonObject, PathParam};
+use crate::extract::{Acting, JsonObject, PathParam};
 
 /// Reads `{environment, server?, tools?, probes?, trials?}`; every error names its field.
 pub fn parse_request(mut body: JsonObject) -> Result<SimulationRequest, ApiError> {
@@ -62,7 +61,7 @@ pub fn parse_request(mut body: JsonObject) -> Result<SimulationRequest, ApiError
 
 /// 202 with the queued simulation and its `Location`; the job runner does the work.
 pub async fn start(
-    State(service): State<Service>,
+    Acting(service): Acting,
     body: JsonObject,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<Simulation>), ErrorResponse> {
     let request = parse_request(body)?;
@@ -71,7 +70,7 @@ pub async fn start(
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(Simulation::from(&job))))
 }
 
-pub async fn show(State(service): State<Service>, PathParam(id): PathParam) -> Result<Json<Simulation>, ErrorResponse> {
+pub async fn show(Acting(service): Acting, PathParam(id): PathParam) -> Result<Json<Simulation>, ErrorResponse> {
     let id = id_from_path(&id, "a simulation")?;
     let job = service.job_of_kind(id, JobKind::Simulation).await?;
     Ok(Json(Simulation::from(&job)))

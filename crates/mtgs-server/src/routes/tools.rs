@@ -1,18 +1,17 @@
 //! `POST /v1/tools/check`, `POST /v1/tools`, `GET /v1/tools` and `POST /v1/webhooks/ci-check`.
 
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use mtgs_api::{ApiError, CheckResponse, RegisterResponse, ToolList};
 use mtgs_core::{EnvironmentName, ServerName, ToolStatus, Verdict, parse_tools};
-use mtgs_service::{Service, ToolBatch, ToolFilter};
+use mtgs_service::{ToolBatch, ToolFilter};
 use serde_json::Value;
 
 use crate::convert;
 use crate::error::ErrorResponse;
 use mtgs_core::json_type;
 
-use crate::extract::{JsonObject, QueryParams};
+use crate::extract::{Acting, JsonObject, QueryParams};
 
 /// Reads `{environment, server, tools: [Tool]}`; every error names its field
 /// (`environment`, `tools[3].inputSchema`).
@@ -36,7 +35,7 @@ fn parse_batch(mut body: JsonObject) -> Result<ToolBatch, ApiError> {
 }
 
 /// Dry run: what registering the batch would find. Writes nothing.
-pub async fn check(State(service): State<Service>, body: JsonObject) -> Result<Json<CheckResponse>, ErrorResponse> {
+pub async fn check(Acting(service): Acting, body: JsonObject) -> Result<Json<CheckResponse>, ErrorResponse> {
     let batch = parse_batch(body)?;
     let environment = batch.environment.clone();
     let outcome = service.check(batch).await?;
@@ -46,10 +45,10 @@ pub async fn check(State(service): State<Service>, body: JsonObject) -> Result<J
 /// A check for CI: 200 when nothing blocks, 409 (same body) when a live CRITICAL or HIGH
 /// conflict would block, so a pipeline step can fail on the status alone.
 pub async fn ci_check(
-    State(service): State<Service>,
+    Acting(service): Acting,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<CheckResponse>), ErrorResponse> {
-    let Json(response) = check(State(service), body).await?;
+    let Json(response) = check(Acting(service), body).await?;
     let status = match response.verdict {
         Verdict::Pass => StatusCode::OK,
         Verdict::Block => StatusCode::CONFLICT,
@@ -58,7 +57,7 @@ pub async fn ci_check(
 }
 
 pub async fn register(
-    State(service): State<Service>,
+    Acting(service): Acting,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ErrorResponse> {
     let batch = parse_batch(body)?;
@@ -68,7 +67,7 @@ pub async fn register(
 }
 
 /// `?environment=&server=&status=`, all optional.
-pub async fn list(State(service): State<Service>, mut query: QueryParams) -> Result<Json<ToolList>, ErrorResponse> {
+pub async fn list(Acting(service): Acting, mut query: QueryParams) -> Result<Json<ToolList>, ErrorResponse> {
     let filter = ToolFilter {
         environment: query
             .take_parsed("environment", |raw| EnvironmentName::parse(raw).map_err(|error| error.reason))?,

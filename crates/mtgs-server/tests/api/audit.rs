@@ -18,7 +18,18 @@ async fn registrations_and_triage_are_audited_and_exported_as_json_lines_and_cef
     assert_eq!(status, StatusCode::OK, "{body}");
     let events: Vec<&str> =
         body["entries"].as_array().expect("entries").iter().filter_map(|e| e["event"].as_str()).collect();
-    assert_eq!(events, ["TOOL_REGISTERED", "TOOL_REGISTERED", "CONFLICT_DETECTED", "CONFLICT_STATUS_CHANGED"]);
+    // The test's admin key, both tools, the collision, the approval it needs, the triage.
+    assert_eq!(
+        events,
+        [
+            "API_KEY_CREATED",
+            "TOOL_REGISTERED",
+            "TOOL_REGISTERED",
+            "CONFLICT_DETECTED",
+            "APPROVAL_REQUESTED",
+            "CONFLICT_STATUS_CHANGED"
+        ]
+    );
 
     let (status, body) = app.get("/v1/audit-logs?event=CONFLICT_STATUS_CHANGED").await;
     assert_eq!(status, StatusCode::OK);
@@ -27,13 +38,13 @@ async fn registrations_and_triage_are_audited_and_exported_as_json_lines_and_cef
     assert_eq!(entries[0]["after"], json!({"status": "acknowledged"}));
     assert_eq!(entries[0]["environment"], "prod");
 
-    let client = reqwest::Client::new();
+    let client = app.client.clone();
     let response = client.get(format!("{}/v1/audit-logs/export", app.address)).send().await.expect("sent");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let text = response.text().await.expect("text");
     let lines: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
-    assert_eq!(lines.len(), 4);
+    assert_eq!(lines.len(), 6);
     assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
 
     let response = client
@@ -50,7 +61,7 @@ async fn registrations_and_triage_are_audited_and_exported_as_json_lines_and_cef
 
     let (status, body) = app.get("/v1/audit-logs/verify").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((body["intact"].as_bool(), body["entries"].as_u64()), (Some(true), Some(4)), "{body}");
+    assert_eq!((body["intact"].as_bool(), body["entries"].as_u64()), (Some(true), Some(6)), "{body}");
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use mtgs_server::{Application, ServerSettings};
+use mtgs_core::{Principal, Role};
+use mtgs_server::{Application, AuthSettings, ServerSettings};
 use mtgs_service::ServiceSettings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -11,11 +12,24 @@ use tempfile::TempDir;
 /// A running server on 127.0.0.1 with its own database; both go away with the value.
 pub struct TestApp {
     pub address: String,
+    /// Sends an admin's API key with every request.
     pub client: reqwest::Client,
+    /// The service under the server, acting as the local operator (to make keys).
+    pub service: mtgs_service::Service,
     _data_dir: TempDir,
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AuthSettings { jwt: None, rate_limit: None }, mtgs_service::DEFAULT_APPROVAL_TTL, None).await
+}
+
+/// A server with these authentication settings and approval TTL, on `clock` (ms since
+/// the epoch) when given.
+pub async fn spawn_app_with(
+    auth: AuthSettings,
+    approval_ttl: Duration,
+    clock: Option<std::sync::Arc<dyn Fn() -> i64 + Send + Sync>>,
+) -> TestApp {
     let data_dir = tempfile::tempdir().expect("a temp dir");
     let settings = ServerSettings {
         bind: "127.0.0.1:0".to_owned(),
@@ -25,12 +39,35 @@ pub async fn spawn_app() -> TestApp {
             job_lease: Duration::from_secs(30),
             semantic: None,
             behavioural: Some(mtgs_service::BehaviouralSettings::local()),
+            approval_ttl,
         },
+        auth,
     };
-    let app = Application::build(&settings).await.expect("the application builds");
+    let app = match clock {
+        None => Application::build(&settings).await.expect("the application builds"),
+        Some(clock) => {
+            let store = mtgs_service::Store::open(&settings.service.database_url).await.expect("the database opens");
+            let service = mtgs_service::Service::with_clock(store, settings.service.clone(), clock);
+            Application::with_service(service, &settings.bind, settings.auth.clone())
+                .await
+                .expect("the application builds")
+        }
+    };
     let address = format!("http://127.0.0.1:{}", app.port());
+    let service = app.service().acting_as(Principal::local("tests"));
+    let (_, admin_key) = service.create_api_key(Some("tests"), Role::Admin).await.expect("an admin key");
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp { address, client: reqwest::Client::new(), _data_dir: data_dir }
+    TestApp { address, client: client_with(Some(admin_key.expose())), service, _data_dir: data_dir }
+}
+
+/// A client that sends `token` as its bearer token (none: no Authorization header).
+pub fn client_with(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder().default_headers(headers).build().expect("a client")
 }
 
 impl TestApp {
@@ -61,6 +98,11 @@ impl TestApp {
     pub async fn patch(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         let response =
             self.client.patch(format!("{}{path}", self.address)).json(body).send().await.expect("request sent");
+        read(response).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.client.delete(format!("{}{path}", self.address)).send().await.expect("request sent");
         read(response).await
     }
 

@@ -50,12 +50,8 @@ async fn a_simulation_is_accepted_with_202_and_reports_the_routing_shift() {
                    {"query": "what is on my plate today"}],
         "trials": 3
     });
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/simulations", app.address))
-        .json(&request)
-        .send()
-        .await
-        .expect("sent");
+    let response =
+        app.client.post(format!("{}/v1/simulations", app.address)).json(&request).send().await.expect("sent");
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let location = response.headers().get("location").and_then(|value| value.to_str().ok()).map(str::to_owned);
     let queued: Value = response.json().await.expect("json");
