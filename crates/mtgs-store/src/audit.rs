@@ -7,7 +7,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use crate::Result;
-use crate::rows::{enum_column, int, optional_text, parse_json, text};
+use crate::rows::{Sql, enum_column, int, optional_text, parse_json, text};
 
 /// Which entries to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,6 +17,10 @@ pub struct AuditFilter {
     /// Milliseconds since the epoch, exclusive.
     pub to: Option<i64>,
     pub event: Option<AuditEvent>,
+    /// Only entries after this sequence number (a cursor for reading page by page).
+    pub after: Option<i64>,
+    /// At most this many entries.
+    pub limit: Option<u32>,
 }
 
 /// Appends `entries` after the last one, chaining each to the one before.
@@ -81,15 +85,24 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry> {
 
 /// Entries matching `filter`, in chain order.
 pub(crate) async fn read(conn: &mut AnyConnection, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, event, environment, subject, before, after, prev_hash, hash FROM audit_log \
-         WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR at < $2) AND ($3 IS NULL OR event = $3) \
-         ORDER BY seq",
-    )
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(filter.event.map(AuditEvent::as_str))
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(entry_from_row).collect()
+    let mut sql = Sql::new(
+        "SELECT seq, at, actor, event, environment, subject, before, after, prev_hash, hash FROM audit_log WHERE 1 = 1",
+    );
+    if let Some(from) = filter.from {
+        sql.push(" AND at >= ").bind(from);
+    }
+    if let Some(to) = filter.to {
+        sql.push(" AND at < ").bind(to);
+    }
+    if let Some(event) = filter.event {
+        sql.push(" AND event = ").bind(event.as_str());
+    }
+    if let Some(after) = filter.after {
+        sql.push(" AND seq > ").bind(after);
+    }
+    sql.push(" ORDER BY seq");
+    if let Some(limit) = filter.limit {
+        sql.push(" LIMIT ").bind(i64::from(limit));
+    }
+    sql.build().fetch_all(&mut *conn).await?.iter().map(entry_from_row).collect()
 }

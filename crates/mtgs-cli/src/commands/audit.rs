@@ -27,7 +27,8 @@ pub async fn run(command: AuditCommand, target: &Target, format: Format) -> Resu
                     Ok(print_verification(&report))
                 }
                 AuditCommand::Export(args) => {
-                    let filter = AuditFilter { from: args.from, to: args.to, event: args.event };
+                    let filter =
+                        AuditFilter { from: args.from, to: args.to, event: args.event, ..AuditFilter::default() };
                     let entries =
                         service.audit_log(&filter).await.map_err(|error| Failure::unavailable(anyhow!("{error}")))?;
                     for entry in &entries {
