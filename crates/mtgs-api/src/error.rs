@@ -62,6 +62,8 @@ pub enum ErrorCode {
     DatabaseUnavailable,
     ApprovalNotFound,
     ApiKeyNotFound,
+    /// No live MCP server has this id.
+    ServerNotFound,
     /// No `Authorization: Bearer` credential, or one that proves no principal.
     Unauthenticated,
     /// The principal's role does not hold the permission the route needs.
@@ -88,6 +90,7 @@ impl ErrorCode {
         ErrorCode::DatabaseUnavailable,
         ErrorCode::ApprovalNotFound,
         ErrorCode::ApiKeyNotFound,
+        ErrorCode::ServerNotFound,
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::SelfApproval,
@@ -111,6 +114,7 @@ impl ErrorCode {
             ErrorCode::DatabaseUnavailable => ("database_unavailable", 503, Internal),
             ErrorCode::ApprovalNotFound => ("approval_not_found", 404, NotFound),
             ErrorCode::ApiKeyNotFound => ("api_key_not_found", 404, NotFound),
+            ErrorCode::ServerNotFound => ("server_not_found", 404, NotFound),
             ErrorCode::Unauthenticated => ("unauthenticated", 401, Authentication),
             ErrorCode::Forbidden => ("forbidden", 403, Permission),
             ErrorCode::SelfApproval => ("self_approval", 403, Permission),

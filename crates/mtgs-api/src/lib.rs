@@ -13,10 +13,13 @@ mod error;
 mod types;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, ErrorType};
+/// The outcome of a sync, as `POST /v1/servers/{id}/sync` returns it.
+pub use mtgs_core::SyncReport;
 pub use types::{
     AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictCounts, ConflictList,
-    CreatedApiKey, Health, Lint, Liveness, Me, Progress, Readiness, RegisterResponse, RegisteredTool,
-    SetConflictStatusRequest, Simulation, SimulationRequestBody, Tool, ToolBatchRequest, ToolList, ToolRef, Warning,
+    CreatedApiKey, Health, LastSync, Lint, Liveness, McpServer, McpServerList, Me, Progress, Readiness,
+    RegisterResponse, RegisteredTool, SetConflictStatusRequest, Simulation, SimulationRequestBody, Tool,
+    ToolBatchRequest, ToolList, ToolRef, Warning,
 };
 
 /// Largest request body the server accepts, in bytes (413 `payload_too_large` above it).

@@ -462,3 +462,46 @@ impl From<&mtgs_core::Principal> for Me {
         }
     }
 }
+
+/// A live MCP server mtgs syncs. `connection` never shows secrets: environment variable
+/// and header values are `***`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpServer {
+    pub id: i64,
+    pub environment: String,
+    pub name: String,
+    pub connection: Value,
+    pub last_sync: Option<LastSync>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastSync {
+    pub at: i64,
+    pub status: mtgs_core::SyncStatus,
+    pub summary: Value,
+    pub error: Option<String>,
+}
+
+impl From<&mtgs_core::McpServer> for McpServer {
+    fn from(server: &mtgs_core::McpServer) -> Self {
+        McpServer {
+            id: server.id,
+            environment: server.environment.to_string(),
+            name: server.name.to_string(),
+            connection: server.connection.as_ref().map_or(Value::Null, mtgs_core::Connection::to_public),
+            last_sync: server.last_sync.as_ref().map(|sync| LastSync {
+                at: sync.at,
+                status: sync.status,
+                summary: sync.summary.clone(),
+                error: sync.error.clone(),
+            }),
+            created_at: server.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpServerList {
+    pub servers: Vec<McpServer>,
+}

@@ -182,6 +182,76 @@ pub enum Command {
     Approvals(ApprovalsCommand),
     /// Show who the server takes you for (your token's actor and role).
     Whoami,
+    /// Register live MCP servers (one by one, or from a host's mcp.json) and list them.
+    #[command(subcommand)]
+    Servers(ServersCommand),
+    /// Sync live MCP servers' tools into the registry: added tools are registered, changed
+    /// ones updated (an active tool that changed needs approval again), missing ones removed.
+    Sync(SyncArgs),
+    /// Serve mtgs's governance tools over MCP on stdin/stdout (for a host's mcp.json).
+    Mcp,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServersCommand {
+    /// Register how to reach one server: `--endpoint URL` (Streamable HTTP) or `-- COMMAND ARGS…` (stdio).
+    Add(AddServerArgs),
+    /// Register every server of a Claude Desktop / Cursor (`mcpServers`) or VS Code (`servers`) config.
+    Import(ImportServersArgs),
+    /// Live servers with their last sync (secrets masked).
+    List(ListServersArgs),
+    /// One server.
+    Show(IdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddServerArgs {
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: EnvironmentName,
+    /// The server's name in the registry (its tools are registered under it).
+    #[arg(long, value_name = "NAME", value_parser = server)]
+    pub name: ServerName,
+    /// The server's Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp (`--url`
+    /// names the mtgs server to call).
+    #[arg(long, value_name = "URL", conflicts_with = "command")]
+    pub endpoint: Option<String>,
+    /// HTTP header `NAME: VALUE` (repeatable); stored, never printed back.
+    #[arg(long = "header", value_name = "NAME: VALUE", requires = "endpoint")]
+    pub headers: Vec<String>,
+    /// Environment variable `NAME=VALUE` for a stdio server (repeatable); stored, never printed back.
+    #[arg(long = "env-var", value_name = "NAME=VALUE")]
+    pub env_vars: Vec<String>,
+    /// Working directory of a stdio server.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<String>,
+    /// The stdio server's command and arguments, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportServersArgs {
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: EnvironmentName,
+    /// The host's configuration file (`claude_desktop_config.json`, `.cursor/mcp.json`, `.vscode/mcp.json`).
+    #[arg(long, short, value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ListServersArgs {
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: Option<EnvironmentName>,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Sync the live servers of this environment [default: every environment].
+    #[arg(long = "env", short, value_name = "ENV", value_parser = environment)]
+    pub environment: Option<EnvironmentName>,
+    /// Only the server of this name.
+    #[arg(long, value_name = "NAME", value_parser = server)]
+    pub server: Option<ServerName>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +376,10 @@ pub struct ServeArgs {
     /// Requests a principal may send at once above the rate.
     #[arg(long, value_name = "N", default_value_t = 200, env = env_vars::RATE_BURST)]
     pub rate_burst: u32,
+    /// Sync every live MCP server this often (`10m`, `1h`); `0` only on request and on
+    /// `tools/list_changed`.
+    #[arg(long, value_name = "DURATION", default_value = "10m", env = env_vars::SYNC_INTERVAL, value_parser = interval)]
+    pub sync_interval: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -446,6 +520,11 @@ fn environment(raw: &str) -> Result<EnvironmentName, String> {
 
 fn tool_key(raw: &str) -> Result<ToolKey, String> {
     mtgs_server::convert::parse_tool_key(raw).map_err(|error| error.to_string())
+}
+
+/// A duration, or `0` for never (zero).
+fn interval(raw: &str) -> Result<std::time::Duration, String> {
+    if raw.trim() == "0" { Ok(std::time::Duration::ZERO) } else { duration(raw) }
 }
 
 /// `7d`, `12h`, `30m`, `45s`, or plain seconds.

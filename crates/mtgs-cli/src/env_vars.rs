@@ -51,6 +51,8 @@ pub const JWT_ROLE_CLAIM: &str = "MTGS_JWT_ROLE_CLAIM";
 pub const RATE_LIMIT: &str = "MTGS_RATE_LIMIT";
 /// Burst allowance of the rate limit (`serve`).
 pub const RATE_BURST: &str = "MTGS_RATE_BURST";
+/// How often `serve` syncs live MCP servers (`0` = only on request).
+pub const SYNC_INTERVAL: &str = "MTGS_SYNC_INTERVAL";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// The local operator's name in the audit log (`local:$USER`), else `LOGNAME`.
 pub const USER: &str = "USER";
@@ -72,6 +74,7 @@ pub const ALL: &[&str] = &[
     JWT_ROLE_CLAIM,
     RATE_LIMIT,
     RATE_BURST,
+    SYNC_INTERVAL,
     DATA_DIR,
     DATABASE_URL,
     BIND,

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use comfy_table::{Cell, ContentArrangement, Table, presets};
 use mtgs_api::{
-    AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, CreatedApiKey, Health, Lint, Me,
-    RegisterResponse, Simulation, Tool,
+    AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, CreatedApiKey, Health, Lint,
+    McpServer, McpServerList, Me, RegisterResponse, Simulation, SyncReport, Tool,
 };
 use mtgs_core::{ToolKey, ToolStatus, Verdict};
 use mtgs_detect::simulation::{ProbeRouting, SimulationReport};
@@ -358,7 +358,15 @@ impl Printer {
         if let Some(comment) = &approval.comment {
             println!("comment: {comment}");
         }
-        if let Some(conflicts) = approval.reason.get("conflicts").and_then(serde_json::Value::as_array) {
+        if approval.reason.get("drift").and_then(serde_json::Value::as_bool) == Some(true) {
+            println!("why: the definition changed on the live server after it was active (drift)");
+        }
+        if let Some(conflicts) = approval
+            .reason
+            .get("conflicts")
+            .and_then(serde_json::Value::as_array)
+            .filter(|conflicts| !conflicts.is_empty())
+        {
             println!("blocking conflicts:");
             for conflict in conflicts {
                 let text = |key: &str| conflict.get(key).and_then(serde_json::Value::as_str).unwrap_or("-").to_owned();
@@ -377,6 +385,80 @@ impl Printer {
         if !approval.diff.is_null() {
             println!("definition change:");
             self.print_json(&approval.diff);
+        }
+    }
+
+    pub fn servers(&self, list: &McpServerList) {
+        if self.json() {
+            return self.print_json(list);
+        }
+        if list.servers.is_empty() {
+            return println!("no live MCP servers");
+        }
+        let mut table = table(["id", "environment", "name", "transport", "endpoint", "last sync", "status"]);
+        for server in &list.servers {
+            let endpoint = server.connection.get("url").or_else(|| server.connection.get("command"));
+            table.add_row([
+                server.id.to_string(),
+                server.environment.clone(),
+                server.name.clone(),
+                server.connection["transport"].as_str().unwrap_or("-").to_owned(),
+                endpoint.and_then(serde_json::Value::as_str).unwrap_or("-").to_owned(),
+                time_text(server.last_sync.as_ref().map(|sync| sync.at)),
+                server.last_sync.as_ref().map_or("never".to_owned(), |sync| sync.status.to_string()),
+            ]);
+        }
+        println!("{table}");
+    }
+
+    pub fn server(&self, server: &McpServer) {
+        if self.json() {
+            return self.print_json(server);
+        }
+        println!("server {} {} (environment {})", server.id, server.name, server.environment);
+        println!("connection: {}", server.connection);
+        match &server.last_sync {
+            Some(sync) => {
+                println!("last sync: {} at {}", sync.status, time_text(Some(sync.at)));
+                if let Some(error) = &sync.error {
+                    println!("error: {error}");
+                }
+            }
+            None => println!("never synced"),
+        }
+    }
+
+    pub fn sync(&self, report: &SyncReport) {
+        if self.json() {
+            return self.print_json(report);
+        }
+        let server = format!("{}/{}", report.environment, report.server);
+        if let Some(error) = &report.error {
+            return println!("sync of {server} failed: {error} (nothing changed)");
+        }
+        println!(
+            "synced {server}: {} added, {} changed ({} drifted), {} removed, {} unchanged",
+            report.added.len(),
+            report.changed.len(),
+            report.drifted.len(),
+            report.removed.len(),
+            report.unchanged
+        );
+        for name in &report.drifted {
+            println!("  {name}: the definition changed on the server after approval; it needs approval again");
+        }
+        for (name, status) in &report.statuses {
+            if *status != ToolStatus::Active {
+                println!("  {name}: {status}");
+            }
+        }
+        for refused in &report.refused {
+            println!(
+                "  refused tool #{} {}: {}",
+                refused.index,
+                refused.name.as_deref().unwrap_or("(unnamed)"),
+                refused.error
+            );
         }
     }
 

@@ -175,6 +175,8 @@ pub fn local_settings(global: &GlobalArgs) -> Result<LocalSettings, Failure> {
             semantic: None,
             behavioural: behavioural_settings(&global.route)?,
             approval_ttl: global.approval_ttl,
+            tool_source: Some(std::sync::Arc::new(mtgs_mcp::McpClient::new())),
+            sync_interval: None,
         },
         embedder: embedder_settings(&global.embed)?,
     })

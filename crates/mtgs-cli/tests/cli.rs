@@ -112,6 +112,8 @@ fn spawn_server_on(data_dir: &std::path::Path) -> Server {
             semantic: None,
             behavioural: Some(mtgs_service::BehaviouralSettings::local()),
             approval_ttl: mtgs_service::DEFAULT_APPROVAL_TTL,
+            tool_source: None,
+            sync_interval: None,
         },
         auth: mtgs_server::AuthSettings { jwt: None, rate_limit: None },
     };

@@ -30,6 +30,8 @@ named_enum! {
         UserLogin = "USER_LOGIN",
         ApiKeyCreated = "API_KEY_CREATED",
         ApiKeyRevoked = "API_KEY_REVOKED",
+        ServerRegistered = "SERVER_REGISTERED",
+        ServerSynced = "SERVER_SYNCED",
     }
 }
 
@@ -51,6 +53,8 @@ impl AuditEvent {
             AuditEvent::UserLogin => "User login",
             AuditEvent::ApiKeyCreated => "API key created",
             AuditEvent::ApiKeyRevoked => "API key revoked",
+            AuditEvent::ServerRegistered => "MCP server registered",
+            AuditEvent::ServerSynced => "MCP server synced",
         }
     }
 

@@ -48,6 +48,11 @@ named_enum! {
         ReadAudit = "read_audit",
         /// Create, list and revoke API keys.
         ManageKeys = "manage_keys",
+        /// Sync registered live MCP servers.
+        Sync = "sync",
+        /// Add or change how mtgs reaches a live MCP server (a stdio server is a command
+        /// mtgs runs on its host).
+        ManageServers = "manage_servers",
     }
 }
 
@@ -66,6 +71,8 @@ impl Permission {
             Permission::DecideApproval => "approve or reject approval requests",
             Permission::ReadAudit => "read the audit log",
             Permission::ManageKeys => "manage API keys",
+            Permission::Sync => "sync MCP servers",
+            Permission::ManageServers => "add or change MCP server connections",
         }
     }
 
@@ -81,10 +88,11 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Reviewer => permission != ManageKeys,
-            Role::Developer => {
-                matches!(permission, Read | Check | Register | CiGate | Simulate | RunAnalysis | AcknowledgeConflict)
-            }
+            Role::Reviewer => !matches!(permission, ManageKeys | ManageServers),
+            Role::Developer => matches!(
+                permission,
+                Read | Check | Register | CiGate | Simulate | RunAnalysis | AcknowledgeConflict | Sync
+            ),
             Role::CiAgent => matches!(permission, Read | Check | Register | CiGate | Simulate),
             Role::Viewer => permission == Read,
         }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod conflict;
+mod connection;
 mod error;
 mod governance;
 mod health;
@@ -18,6 +19,9 @@ pub use audit::{
     chain_hash, parse_cef, verify_chain,
 };
 pub use conflict::{Conflict, ConflictKind, ConflictStatus, Finding, Severity, StageId, Verdict};
+pub use connection::{
+    Connection, MASK, McpServer, RefusedTool, SyncRecord, SyncReport, SyncStatus, Transport, parse_host_config,
+};
 pub use error::InputError;
 pub use governance::{
     API_KEY_PREFIX, API_KEY_RANDOM_BYTES, ApiKey, Approval, ApprovalStatus, AuthMethod, NewApiKey, Permission,

@@ -49,7 +49,11 @@ fn crate_dependencies_point_one_way() {
         ("mtgs-api", &["mtgs-core"]),
         ("mtgs-server", &["mtgs-core", "mtgs-api", "mtgs-service"]),
         ("mtgs-embed", &["mtgs-core", "mtgs-detect"]),
-        ("mtgs-cli", &["mtgs-core", "mtgs-detect", "mtgs-api", "mtgs-service", "mtgs-server", "mtgs-embed"]),
+        ("mtgs-mcp", &["mtgs-core", "mtgs-service"]),
+        (
+            "mtgs-cli",
+            &["mtgs-core", "mtgs-detect", "mtgs-api", "mtgs-service", "mtgs-server", "mtgs-embed", "mtgs-mcp"],
+        ),
     ];
     let crates = dependencies();
     for (name, dependencies) in &crates {

@@ -152,6 +152,11 @@ pub(crate) fn required_permission(method: &Method, path: &str) -> Permission {
         ("/v1/approvals" | "/v1/approvals/{id}", false) => Read,
         ("/v1/approvals/{id}/approve" | "/v1/approvals/{id}/reject", true) => DecideApproval,
         ("/v1/api-keys" | "/v1/api-keys/{id}", _) => ManageKeys,
+        ("/v1/servers" | "/v1/servers/import", true) => ManageServers,
+        ("/v1/servers" | "/v1/servers/{id}", false) => Read,
+        ("/v1/servers/{id}/sync", true) => Sync,
+        // Each MCP tool is checked by the service for the principal's role.
+        (mcp, _) if mcp == "/mcp" || mcp.starts_with("/mcp/") => Read,
         _ => ManageKeys,
     }
 }

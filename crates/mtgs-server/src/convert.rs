@@ -18,6 +18,7 @@ pub fn api_error(error: &ServiceError) -> ApiError {
             Resource::Job => ErrorCode::JobNotFound,
             Resource::Approval => ErrorCode::ApprovalNotFound,
             Resource::ApiKey => ErrorCode::ApiKeyNotFound,
+            Resource::Server => ErrorCode::ServerNotFound,
         },
         ServiceError::Unauthenticated(_) => ErrorCode::Unauthenticated,
         ServiceError::Forbidden { .. } => ErrorCode::Forbidden,

@@ -51,6 +51,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
+impl From<Map<String, Value>> for JsonObject {
+    fn from(object: Map<String, Value>) -> Self {
+        JsonObject(object)
+    }
+}
+
 impl JsonObject {
     /// Takes a field out of the body; a missing (or `null`) one is 422 naming it.
     pub fn take(&mut self, field: &str) -> Result<Value, ApiError> {
@@ -102,6 +108,12 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
             params.insert(name, value);
         }
         Ok(QueryParams(params))
+    }
+}
+
+impl From<BTreeMap<String, String>> for QueryParams {
+    fn from(params: BTreeMap<String, String>) -> Self {
+        QueryParams(params)
     }
 }
 

@@ -9,6 +9,7 @@ mod auth;
 pub mod convert;
 mod error;
 mod extract;
+pub mod mcp;
 mod routes;
 
 use std::future::Future;

@@ -66,9 +66,24 @@ impl Service {
 
     async fn run_jobs_as_system(&self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
+        let mut last_sync_check: Option<std::time::Instant> = None;
         loop {
             if let Err(error) = self.expire_approvals().await {
                 tracing::error!(%error, "job runner could not expire approval requests");
+            }
+            // Live servers are synced on their interval; looked for at most every 10 s.
+            if let Some(interval) =
+                self.inner.settings.sync_interval.filter(|_| self.inner.settings.tool_source.is_some())
+                && last_sync_check.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(10).min(interval))
+            {
+                last_sync_check = Some(std::time::Instant::now());
+                let syncing = self.sync_due(interval);
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    synced = syncing => if let Err(error) = synced {
+                        tracing::error!(%error, "job runner could not sync live servers");
+                    },
+                }
             }
             let ran = tokio::select! {
                 () = &mut shutdown => return,

@@ -189,6 +189,17 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
 }
 
 pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
+    register_with_drift(service, batch, &HashMap::new()).await
+}
+
+/// A registration in which the tools named in `drift` are active tools whose definition
+/// changed on their live server (the previous definition beside each): they need approval
+/// again whatever their conflicts.
+pub(crate) async fn register_with_drift(
+    service: &Service,
+    batch: ToolBatch,
+    drift: &HashMap<ToolName, mtgs_core::ToolDef>,
+) -> Result<BatchOutcome> {
     // Embedding is the slow part: done before taking the environment's write lock.
     let prepared = prepare_batch(service, &batch).await?;
     let state = service.environment_state(&batch.environment);
@@ -236,9 +247,17 @@ pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<Batc
                     }
                 })
                 .collect();
-            let settled =
-                crate::governance::settle(service, &mut tx, &row, record, &tool_views, now, &mut approval_entries)
-                    .await?;
+            let settled = crate::governance::settle(
+                service,
+                &mut tx,
+                &row,
+                record,
+                &tool_views,
+                drift.get(&record.def.name),
+                now,
+                &mut approval_entries,
+            )
+            .await?;
             tx.set_tool_status(record.id, settled.status, now).await?;
             dispositions.push(Disposition {
                 status: Some(settled.status),

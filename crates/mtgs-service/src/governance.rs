@@ -291,12 +291,18 @@ pub(crate) struct Settled {
 /// the newest request for the same definition decides: approved → `active`, pending →
 /// `pending_approval`, rejected or expired → `blocked`; with none (or one about another
 /// definition), a new request opens and the tool waits in `pending_approval`.
+///
+/// `drifted_from` is the previous definition of an active tool that changed on its live
+/// server: such a tool needs approval again even without a conflict, and its request
+/// carries the diff.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn settle(
     service: &Service,
     tx: &mut StoreTx,
     environment: &EnvironmentRow,
     record: &ToolRecord,
     views: &[ConflictView],
+    drifted_from: Option<&mtgs_core::ToolDef>,
     now: i64,
     entries: &mut Vec<NewAuditEntry>,
 ) -> Result<Settled> {
@@ -304,10 +310,11 @@ pub(crate) async fn settle(
     let blocking: Vec<&ConflictView> =
         views.iter().filter(|view| view.finding.severity.blocks() && view.status.is_live()).collect();
     let latest = tx.latest_approval(record.id).await?;
+    let needs_approval = !blocking.is_empty() || drifted_from.is_some();
     if let Some(pending) = latest.as_ref().filter(|approval| approval.status == ApprovalStatus::Pending) {
         let same = pending.definition_hash == record.definition_hash;
-        if blocking.is_empty() || !same {
-            let why = if blocking.is_empty() { "no longer needs approval" } else { "the definition changed" };
+        if !needs_approval || !same {
+            let why = if needs_approval { "the definition changed" } else { "no longer needs approval" };
             let superseded = ApprovalDecision {
                 status: ApprovalStatus::Superseded,
                 decided_by: &actor,
@@ -326,7 +333,7 @@ pub(crate) async fn settle(
             ));
         }
     }
-    if blocking.is_empty() {
+    if !needs_approval {
         return Ok(Settled { status: ToolStatus::Active, approval: None });
     }
     if let Some(latest) = latest.as_ref().filter(|approval| approval.definition_hash == record.definition_hash) {
@@ -340,7 +347,9 @@ pub(crate) async fn settle(
             return Ok(Settled { status, approval: Some(latest.id) });
         }
     }
+    let diff = drifted_from.map(|before| crate::sync::definition_diff(before, &record.def));
     let reason = json!({
+        "drift": drifted_from.is_some(),
         "conflicts": blocking.iter().map(|view| json!({
             "id": view.id,
             "severity": view.finding.severity,
@@ -356,7 +365,7 @@ pub(crate) async fn settle(
             tool_id: record.id,
             definition_hash: &record.definition_hash,
             reason: &reason,
-            diff: None,
+            diff: diff.as_ref(),
             requested_by: &actor,
             requested_at: now,
             expires_at: now.saturating_add(service.approval_ttl_ms()),
@@ -369,7 +378,7 @@ pub(crate) async fn settle(
         Some(&environment.name),
         format!("approval {}", approval.id),
         Value::Null,
-        json!({"status": ApprovalStatus::Pending, "tool": approval.tool.to_string(), "definition_hash": approval.definition_hash, "expires_at": approval.expires_at, "reason": reason}),
+        json!({"status": ApprovalStatus::Pending, "tool": approval.tool.to_string(), "definition_hash": approval.definition_hash, "expires_at": approval.expires_at, "reason": reason, "diff": diff}),
     ));
     Ok(Settled { status: ToolStatus::PendingApproval, approval: Some(approval.id) })
 }

@@ -10,6 +10,7 @@ mod governance;
 mod registry;
 mod semantic;
 mod simulation;
+mod sync;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ pub use mtgs_store::{ApprovalFilter, AuditFilter, ConflictFilter, Store, StoreEr
 pub use registry::Service;
 pub use semantic::SemanticSettings;
 pub use simulation::{BehaviouralSettings, SimulationRequest};
+pub use sync::{ListedTools, ToolSource};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -81,6 +83,7 @@ pub enum Resource {
     Job,
     Approval,
     ApiKey,
+    Server,
 }
 
 impl std::fmt::Display for Resource {
@@ -91,6 +94,7 @@ impl std::fmt::Display for Resource {
             Resource::Job => "job",
             Resource::Approval => "approval",
             Resource::ApiKey => "API key",
+            Resource::Server => "MCP server",
         })
     }
 }
@@ -113,6 +117,10 @@ pub struct ServiceSettings {
     pub behavioural: Option<BehaviouralSettings>,
     /// How long an approval request stays pending before it expires.
     pub approval_ttl: Duration,
+    /// Reaches live MCP servers for sync; `None`: this process does not sync.
+    pub tool_source: Option<std::sync::Arc<dyn ToolSource>>,
+    /// How often the job runner syncs each live server; `None`: only on request.
+    pub sync_interval: Option<Duration>,
 }
 
 /// Approval requests expire after a week unless configured otherwise.

@@ -25,6 +25,8 @@ fn settings(database_url: &str) -> ServiceSettings {
         semantic: None,
         behavioural: Some(mtgs_service::BehaviouralSettings::local()),
         approval_ttl: mtgs_service::DEFAULT_APPROVAL_TTL,
+        tool_source: None,
+        sync_interval: None,
     }
 }
 
@@ -245,4 +247,63 @@ async fn each_tool_is_embedded_once_per_model_and_a_new_model_re_embeds() {
         store.embedding_counts().await.expect("counts"),
         vec![("model-a".to_owned(), 3), ("model-b".to_owned(), 2)]
     );
+}
+
+// --- live servers: periodic sync -----------------------------------------------------------
+
+/// A live server that answers with whatever tools the test put in, and counts listings.
+#[derive(Debug, Default)]
+struct StubServer {
+    tools: std::sync::Mutex<Vec<Value>>,
+    listings: std::sync::atomic::AtomicUsize,
+}
+
+impl mtgs_service::ToolSource for StubServer {
+    fn list_tools<'a>(
+        &'a self,
+        _connection: &'a mtgs_core::Connection,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<mtgs_service::ListedTools, String>> + Send + 'a>>
+    {
+        self.listings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tools = self.tools.lock().expect("not poisoned").clone();
+        Box::pin(async move { Ok(mtgs_service::ListedTools { server_info: json!({"name": "stub"}), tools }) })
+    }
+}
+
+#[tokio::test]
+async fn live_servers_are_synced_when_their_interval_has_passed_and_not_before() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("mtgs.db").display());
+    let store = Store::open(&database_url).await.expect("database opens");
+    let stub = Arc::new(StubServer::default());
+    *stub.tools.lock().expect("not poisoned") =
+        vec![json!({"name": "echo", "description": "Echo a message back.", "inputSchema": {"type": "object"}})];
+    let now = Arc::new(std::sync::atomic::AtomicI64::new(1_700_000_000_000));
+    let clock = now.clone();
+    let source: Arc<dyn mtgs_service::ToolSource> = stub.clone();
+    let settings = ServiceSettings { tool_source: Some(source), ..settings(&database_url) };
+    let service =
+        Service::with_clock(store, settings, Arc::new(move || clock.load(std::sync::atomic::Ordering::SeqCst)))
+            .acting_as(mtgs_core::Principal::system());
+    let connection = mtgs_core::Connection::parse(&json!({"command": "stub"}), "").expect("a connection");
+    let environment = EnvironmentName::parse("prod").expect("a name");
+    service.add_server(&environment, &ServerName::parse("stub").expect("a name"), &connection).await.expect("added");
+    let interval = Duration::from_secs(600);
+    let listings = || stub.listings.load(std::sync::atomic::Ordering::SeqCst);
+
+    assert_eq!(service.sync_due(interval).await.expect("synced"), 1, "never synced: due");
+    assert_eq!(listings(), 1);
+    now.fetch_add(599_999, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(service.sync_due(interval).await.expect("synced"), 0, "within the interval");
+    assert_eq!(listings(), 1);
+    now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    *stub.tools.lock().expect("not poisoned") = Vec::new();
+    assert_eq!(service.sync_due(interval).await.expect("synced"), 1, "the interval has passed");
+    let tools = service.tools(&ToolFilter::default()).await.expect("tools");
+    assert_eq!(tools.iter().map(|tool| tool.status).collect::<Vec<_>>(), [ToolStatus::Removed]);
+    // A viewer may read live servers but not sync them.
+    let viewer =
+        service.acting_as(mtgs_core::Principal { role: mtgs_core::Role::Viewer, ..mtgs_core::Principal::system() });
+    assert!(viewer.sync_due(interval).await.is_err());
+    assert_eq!(viewer.mcp_servers(None).await.expect("readable").len(), 1);
 }

@@ -16,6 +16,7 @@ mod environments;
 mod governance;
 mod jobs;
 mod rows;
+mod servers;
 mod tools;
 
 use std::path::Path;
@@ -311,6 +312,20 @@ impl Store {
         governance::approval_by_id(&mut *self.pool.acquire().await?, id).await
     }
 
+    /// Live MCP servers (servers with a connection), of one environment or all.
+    pub async fn mcp_servers(&self, environment: Option<&EnvironmentName>) -> Result<Vec<mtgs_core::McpServer>> {
+        servers::connected(&mut *self.pool.acquire().await?, environment).await
+    }
+
+    pub async fn server(&self, id: i64) -> Result<Option<mtgs_core::McpServer>> {
+        servers::by_id(&mut *self.pool.acquire().await?, id).await
+    }
+
+    /// Records how a server's sync ended (a failed sync changes nothing else).
+    pub async fn record_sync(&self, id: i64, record: &mtgs_core::SyncRecord) -> Result<()> {
+        servers::record_sync(&mut *self.pool.acquire().await?, id, record).await
+    }
+
     pub async fn job(&self, id: i64) -> Result<Option<Job>> {
         jobs::by_id(&mut *self.pool.acquire().await?, id).await
     }
@@ -414,6 +429,21 @@ impl StoreTx {
     /// Closes a pending request; `false` if it was no longer pending.
     pub async fn decide_approval(&mut self, id: i64, decision: &ApprovalDecision<'_>) -> Result<bool> {
         governance::decide(&mut self.tx, id, decision).await
+    }
+
+    /// Sets how to reach the server `name` of an environment (creating it).
+    pub async fn set_server_connection(
+        &mut self,
+        environment_id: i64,
+        name: &ServerName,
+        connection: &mtgs_core::Connection,
+        now: i64,
+    ) -> Result<mtgs_core::McpServer> {
+        servers::set_connection(&mut self.tx, environment_id, name, connection, now).await
+    }
+
+    pub async fn record_sync(&mut self, id: i64, record: &mtgs_core::SyncRecord) -> Result<()> {
+        servers::record_sync(&mut self.tx, id, record).await
     }
 
     pub async fn commit(self) -> Result<()> {

@@ -60,7 +60,12 @@ pub(crate) async fn live(conn: &mut AnyConnection, environment_id: i64) -> Resul
     sql.build().fetch_all(&mut *conn).await?.iter().map(tool_from_row).collect()
 }
 
-async fn ensure_server(conn: &mut AnyConnection, environment_id: i64, server: &ServerName, now: i64) -> Result<i64> {
+pub(crate) async fn ensure_server(
+    conn: &mut AnyConnection,
+    environment_id: i64,
+    server: &ServerName,
+    now: i64,
+) -> Result<i64> {
     let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM servers WHERE environment_id = $1 AND name = $2")
         .bind(environment_id)
         .bind(server.as_str())

@@ -3,9 +3,9 @@
 use anyhow::Context as _;
 use mtgs_api::{
     AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictList, CreatedApiKey,
-    Health, Me, RegisterResponse, Simulation, ToolList,
+    Health, McpServer, McpServerList, Me, RegisterResponse, Simulation, SyncReport, ToolList,
 };
-use mtgs_core::{ConflictStatus, EnvironmentName, Principal, Role};
+use mtgs_core::{ConflictStatus, Connection, EnvironmentName, Principal, Role, ServerName};
 use mtgs_server::convert;
 use mtgs_service::{ApprovalFilter, ConflictFilter, Progress, Service, ServiceError, ToolBatch, ToolFilter};
 
@@ -131,6 +131,28 @@ impl Local {
             self.service.reject(id, comment.unwrap_or_default()).await
         };
         Ok(Approval::from(&decided.map_err(failure)?))
+    }
+
+    pub async fn add_server(
+        &self,
+        environment: &EnvironmentName,
+        name: &ServerName,
+        connection: &Connection,
+    ) -> Result<McpServer, Failure> {
+        Ok(McpServer::from(&self.service.add_server(environment, name, connection).await.map_err(failure)?))
+    }
+
+    pub async fn servers(&self, environment: Option<&EnvironmentName>) -> Result<McpServerList, Failure> {
+        let servers = self.service.mcp_servers(environment).await.map_err(failure)?;
+        Ok(McpServerList { servers: servers.iter().map(McpServer::from).collect() })
+    }
+
+    pub async fn server(&self, id: i64) -> Result<McpServer, Failure> {
+        Ok(McpServer::from(&self.service.mcp_server(id).await.map_err(failure)?))
+    }
+
+    pub async fn sync(&self, id: i64) -> Result<SyncReport, Failure> {
+        self.service.sync_server(id).await.map_err(failure)
     }
 
     pub fn me(&self) -> Me {

@@ -7,9 +7,9 @@ mod remote;
 
 use mtgs_api::{
     AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictList, CreatedApiKey,
-    Health, Me, RegisterResponse, Simulation, ToolList,
+    Health, McpServer, McpServerList, Me, RegisterResponse, Simulation, SyncReport, ToolList,
 };
-use mtgs_core::{ConflictStatus, EnvironmentName, ParsedTool, Role, ServerName};
+use mtgs_core::{ConflictStatus, Connection, EnvironmentName, ParsedTool, Role, ServerName};
 use mtgs_service::{ApprovalFilter, ConflictFilter, Progress, ToolFilter};
 
 pub use self::local::{Local, local_operator};
@@ -162,6 +162,39 @@ impl Backend {
         match self {
             Backend::Local(local) => local.decide(id, approve, comment).await,
             Backend::Remote(remote) => remote.decide(id, approve, comment).await,
+        }
+    }
+
+    pub async fn add_server(
+        &self,
+        environment: &EnvironmentName,
+        name: &ServerName,
+        connection: &Connection,
+    ) -> Result<McpServer, Failure> {
+        match self {
+            Backend::Local(local) => local.add_server(environment, name, connection).await,
+            Backend::Remote(remote) => remote.add_server(environment, name, connection).await,
+        }
+    }
+
+    pub async fn servers(&self, environment: Option<&EnvironmentName>) -> Result<McpServerList, Failure> {
+        match self {
+            Backend::Local(local) => local.servers(environment).await,
+            Backend::Remote(remote) => remote.servers(environment).await,
+        }
+    }
+
+    pub async fn server(&self, id: i64) -> Result<McpServer, Failure> {
+        match self {
+            Backend::Local(local) => local.server(id).await,
+            Backend::Remote(remote) => remote.server(id).await,
+        }
+    }
+
+    pub async fn sync(&self, id: i64) -> Result<SyncReport, Failure> {
+        match self {
+            Backend::Local(local) => local.sync(id).await,
+            Backend::Remote(remote) => remote.sync(id).await,
         }
     }
 

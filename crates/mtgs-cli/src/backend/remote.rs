@@ -5,10 +5,10 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use mtgs_api::{
     AnalysisRun, ApiError, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictList,
-    CreatedApiKey, ErrorBody, ErrorCode, Health, Me, RegisterResponse, SetConflictStatusRequest, Simulation,
-    SimulationRequestBody, ToolBatchRequest, ToolList,
+    CreatedApiKey, ErrorBody, ErrorCode, Health, McpServer, McpServerList, Me, RegisterResponse,
+    SetConflictStatusRequest, Simulation, SimulationRequestBody, SyncReport, ToolBatchRequest, ToolList,
 };
-use mtgs_core::{ConflictStatus, EnvironmentName, Role};
+use mtgs_core::{ConflictStatus, Connection, EnvironmentName, Role, ServerName};
 use mtgs_service::{ApprovalFilter, ConflictFilter, Progress, ToolFilter};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
@@ -241,6 +241,34 @@ impl Remote {
         let url = self.url(&format!("/v1/approvals/{id}/{action}"), &[])?;
         let body = serde_json::json!({"comment": comment});
         self.send(Method::POST, url, Some(&body), &[StatusCode::OK]).await
+    }
+
+    pub async fn add_server(
+        &self,
+        environment: &EnvironmentName,
+        name: &ServerName,
+        connection: &Connection,
+    ) -> Result<McpServer, Failure> {
+        let url = self.url("/v1/servers", &[])?;
+        let body = serde_json::json!({"environment": environment, "name": name, "connection": connection.to_stored()});
+        self.send(Method::POST, url, Some(&body), &[StatusCode::CREATED]).await
+    }
+
+    pub async fn servers(&self, environment: Option<&EnvironmentName>) -> Result<McpServerList, Failure> {
+        let query: Vec<(&str, String)> =
+            environment.map(|name| ("environment", name.to_string())).into_iter().collect();
+        let url = self.url("/v1/servers", &query)?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    pub async fn server(&self, id: i64) -> Result<McpServer, Failure> {
+        let url = self.url(&format!("/v1/servers/{id}"), &[])?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
+    pub async fn sync(&self, id: i64) -> Result<SyncReport, Failure> {
+        let url = self.url(&format!("/v1/servers/{id}/sync"), &[])?;
+        self.send(Method::POST, url, None::<&()>, &[StatusCode::OK]).await
     }
 
     pub async fn me(&self) -> Result<Me, Failure> {

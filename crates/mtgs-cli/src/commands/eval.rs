@@ -136,6 +136,8 @@ pub async fn run(
         semantic,
         behavioural,
         approval_ttl: mtgs_service::DEFAULT_APPROVAL_TTL,
+        tool_source: None,
+        sync_interval: None,
     };
     let service = Service::open(&settings)
         .await

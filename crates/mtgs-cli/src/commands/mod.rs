@@ -7,6 +7,7 @@ mod eval;
 mod governance;
 mod health;
 mod serve;
+mod servers;
 mod simulate;
 mod tools;
 
@@ -19,6 +20,9 @@ use crate::settings::{self, Settings};
 pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     if let Command::Serve(args) = &cli.command {
         return serve::run(args, &settings::local_settings(&cli.global)?).await;
+    }
+    if let Command::Mcp = &cli.command {
+        return servers::mcp(&settings::local_settings(&cli.global)?).await;
     }
     if let Command::Eval(args) = &cli.command {
         let embedder = settings::embedder_settings(&cli.global.embed)?;
@@ -33,7 +37,9 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     // Commands that read a file validate it before connecting, so a bad file is exit 2
     // whether or not the database or server is there.
     match cli.command {
-        Command::Serve(_) | Command::Eval(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Eval(_) | Command::Mcp => unreachable!("handled above"),
+        Command::Servers(command) => servers::servers(command, &settings.target, &printer).await,
+        Command::Sync(args) => servers::sync(&args, &settings.target, &printer).await,
         Command::Tools(command) => tools::run(command, &settings.target, &printer).await,
         Command::Conflicts(command) => {
             conflicts::run(command, &Backend::connect(&settings.target).await?, &printer).await

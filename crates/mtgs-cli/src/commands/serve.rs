@@ -5,8 +5,9 @@ use std::io::Write as _;
 use anyhow::Context as _;
 use std::num::NonZeroU32;
 
-use mtgs_core::Secret;
+use mtgs_core::{Principal, Secret};
 use mtgs_server::{Application, AuthSettings, JwtSettings, RateLimit, ServerSettings};
+use mtgs_service::ServiceSettings;
 
 use crate::args::ServeArgs;
 use crate::failure::{Exit, Failure};
@@ -18,13 +19,23 @@ pub async fn run(args: &ServeArgs, local: &LocalSettings) -> Result<Exit, Failur
             .with_context(|| format!("cannot create the data directory {}", dir.display()))
             .map_err(Failure::unavailable)?;
     }
-    let settings =
-        ServerSettings { bind: args.bind.to_string(), service: local.service_settings()?, auth: auth_settings(args) };
+    let sync_interval = (!args.sync_interval.is_zero()).then_some(args.sync_interval);
+    let service = ServiceSettings { sync_interval, ..local.service_settings()? };
+    let settings = ServerSettings { bind: args.bind.to_string(), service, auth: auth_settings(args) };
     let app = Application::build(&settings).await.map_err(Failure::unavailable)?;
     println!("mtgs listening on http://{}", app.local_addr());
     // Scripts wait for this line before sending requests.
     let _ = std::io::stdout().flush();
-    app.run_until_stopped(shutdown_signal()).await.map_err(Failure::unavailable)?;
+    // Live servers are watched for tools/list_changed while the server runs.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(mtgs_mcp::watch(app.service().acting_as(Principal::system()), async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }));
+    let served = app.run_until_stopped(shutdown_signal()).await;
+    stop.send_replace(true);
+    let _ = watcher.await;
+    served.map_err(Failure::unavailable)?;
     Ok(Exit::Success)
 }
 

@@ -1,14 +1,15 @@
 //! The router: every route of the API, its layers and its fallbacks. One module per
 //! resource; handlers parse input into domain values, call the service, convert back.
 
-mod analysis;
-mod approvals;
-mod audit;
-mod conflicts;
-mod keys;
-mod probes;
-mod simulations;
-mod tools;
+pub(crate) mod analysis;
+pub(crate) mod approvals;
+pub(crate) mod audit;
+pub(crate) mod conflicts;
+pub(crate) mod keys;
+pub(crate) mod probes;
+pub(crate) mod servers;
+pub(crate) mod simulations;
+pub(crate) mod tools;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -56,12 +57,21 @@ pub fn router(service: Service, auth: &AuthSettings) -> anyhow::Result<Router> {
         .route("/api-keys", post(keys::create).get(keys::list))
         .route("/api-keys/{id}", delete(keys::revoke))
         .route("/me", get(keys::me))
+        .route("/servers", post(servers::add).get(servers::list))
+        .route("/servers/import", post(servers::import))
+        .route("/servers/{id}", get(servers::show))
+        .route("/servers/{id}/sync", post(servers::sync))
         // Only matched routes: an unknown path is 404 for everyone.
-        .route_layer(axum::middleware::from_fn_with_state(authenticator, crate::auth::authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(authenticator.clone(), crate::auth::authenticate));
+    // mtgs as an MCP server (Streamable HTTP), behind the same authentication.
+    let mcp = Router::new()
+        .nest_service("/mcp", crate::mcp::http_service(service.clone()))
+        .layer(axum::middleware::from_fn_with_state(authenticator, crate::auth::authenticate));
     Ok(Router::new()
         .route("/health", get(probes::liveness))
         .route("/readiness", get(probes::readiness))
         .nest("/v1", v1)
+        .merge(mcp)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

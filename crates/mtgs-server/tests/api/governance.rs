@@ -64,6 +64,9 @@ const WRITERS: &[Role] = &[Role::CiAgent, Role::Developer, Role::Reviewer, Role:
 const DEVELOPERS: &[Role] = &[Role::Developer, Role::Reviewer, Role::Admin];
 const REVIEWERS: &[Role] = &[Role::Reviewer, Role::Admin];
 const ADMINS: &[Role] = &[Role::Admin];
+/// What rmcp's Streamable HTTP service answers a request that is not an initialize and
+/// carries no session.
+const MCP_WITHOUT_SESSION: u16 = 406;
 
 fn routes() -> Vec<Route> {
     let weather = json!({"environment": "prod", "server": "weather", "tools": [weather_forecast()]});
@@ -98,6 +101,36 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/api-keys", Some(json!({"role": "viewer"})), 201, ADMINS),
         route(Method::GET, "/v1/api-keys", None, 200, ADMINS),
         route(Method::DELETE, "/v1/api-keys/{fresh_key}", None, 200, ADMINS),
+        route(
+            Method::POST,
+            "/v1/servers",
+            Some(
+                json!({"environment": "prod", "name": "remote", "connection": {"transport": "http", "url": "http://127.0.0.1:9/mcp"}}),
+            ),
+            201,
+            ADMINS,
+        ),
+        route(
+            Method::POST,
+            "/v1/servers/import",
+            Some(
+                json!({"environment": "prod", "config": {"mcpServers": {"other": {"url": "http://127.0.0.1:9/mcp"}}}}),
+            ),
+            201,
+            ADMINS,
+        ),
+        route(Method::GET, "/v1/servers", None, 200, ALL),
+        route(Method::GET, "/v1/servers/{server}", None, 200, ALL),
+        // Nothing listens on port 9: the sync runs, fails, and says so (200, status failed).
+        route(Method::POST, "/v1/servers/{server}/sync", None, 200, DEVELOPERS),
+        // An MCP ping outside a session: rmcp answers it (status below), after authentication.
+        route(
+            Method::POST,
+            "/mcp",
+            Some(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
+            MCP_WITHOUT_SESSION,
+            ALL,
+        ),
     ]
 }
 
@@ -112,6 +145,10 @@ async fn every_endpoint_answers_every_role_as_the_matrix_says() {
     let conflict = conflicts["conflicts"][0]["id"].as_i64().expect("a conflict");
     let (_, run) = app.post("/v1/environments/prod/analysis-runs", &json!({})).await;
     let (_, simulation) = app.post("/v1/simulations", &json!({"environment": "prod"})).await;
+    let (status, server) = app
+        .post("/v1/servers", &json!({"environment": "prod", "name": "unreachable", "connection": {"transport": "http", "url": "http://127.0.0.1:9/mcp"}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{server}");
 
     let mut tokens: Vec<(String, Option<String>, Option<Role>)> = vec![("unauthenticated".into(), None, None)];
     for role in ALL {
@@ -127,7 +164,8 @@ async fn every_endpoint_answers_every_role_as_the_matrix_says() {
                 .replace("{conflict}", &conflict.to_string())
                 .replace("{run}", &run["id"].to_string())
                 .replace("{simulation}", &simulation["id"].to_string())
-                .replace("{approval}", &approval.to_string());
+                .replace("{approval}", &approval.to_string())
+                .replace("{server}", &server["id"].to_string());
             if path.contains("{fresh_approval}") {
                 fresh += 1;
                 let id = pending_approval(&app, &developer_key, &format!("crm{fresh}")).await;

@@ -40,6 +40,8 @@ pub async fn spawn_app_with(
             semantic: None,
             behavioural: Some(mtgs_service::BehaviouralSettings::local()),
             approval_ttl,
+            tool_source: Some(std::sync::Arc::new(mtgs_mcp::McpClient::new())),
+            sync_interval: None,
         },
         auth,
     };
