@@ -190,6 +190,53 @@ pub enum Command {
     Sync(SyncArgs),
     /// Serve mtgs's governance tools over MCP on stdin/stdout (for a host's mcp.json).
     Mcp,
+    /// Synthetic registries and benchmarks (always local, in a throwaway database).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Write a synthetic registry (one `tools/list` file per server, and `planted.json`).
+    Gen(BenchGenArgs),
+    /// Measure bulk registration, all-pairs analysis (wall time, peak memory) and
+    /// single-tool check latency on synthetic registries of each size.
+    Run(BenchRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// The real servers recombined (`eval/corpus`).
+    #[arg(long, value_name = "DIR", default_value = "eval/corpus")]
+    pub corpus: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Share of tools planted as near-duplicates of another server's tool.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.05)]
+    pub planted: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGenArgs {
+    #[arg(long, value_name = "N")]
+    pub tools: usize,
+    #[command(flatten)]
+    pub synth: SynthArgs,
+    /// Directory to write (created).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRunArgs {
+    /// Registry sizes, comma-separated.
+    #[arg(long, value_name = "N,N,…", value_delimiter = ',', default_value = "1000,10000")]
+    pub tools: Vec<usize>,
+    #[command(flatten)]
+    pub synth: SynthArgs,
+    /// Single-tool checks timed per size.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub checks: usize,
 }
 
 #[derive(Debug, Subcommand)]

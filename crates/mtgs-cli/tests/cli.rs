@@ -967,3 +967,58 @@ fn the_first_admin_key_is_made_locally_and_approvals_are_decided_by_someone_else
     let (code, _, _) = run(remote(&reviewer).args(["whoami"]));
     assert_eq!(code, 4);
 }
+
+#[test]
+fn bench_gen_writes_a_deterministic_registry_and_bench_run_measures_it() {
+    let workspace = Workspace::new();
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/corpus");
+    let generate = |out: &str| {
+        let (code, _, stderr) = run(workspace
+            .mtgs()
+            .args(["bench", "gen", "--tools", "400", "--seed", "11", "--planted", "0.1", "--out", out, "--corpus"])
+            .arg(&corpus));
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("wrote 400 tools"), "{stderr}");
+    };
+    generate("a");
+    generate("b");
+    let listing = |dir: &str| {
+        let mut files: Vec<(String, String)> = std::fs::read_dir(workspace.path(dir))
+            .expect("written")
+            .map(|entry| {
+                let path = entry.expect("entry").path();
+                (
+                    path.file_name().expect("name").to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&path).expect("readable"),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    assert_eq!(listing("a"), listing("b"), "one seed, one registry");
+    let planted = parse_json(&std::fs::read_to_string(workspace.path("a/planted.json")).expect("planted.json"));
+    assert!(planted["planted"].as_array().is_some_and(|pairs| !pairs.is_empty()));
+    // Every generated file is a valid tools/list answer.
+    let (code, _, stderr) = run(workspace.mtgs().args(["tools", "check", "--env", "x", "--file"]).arg(
+        std::fs::read_dir(workspace.path("a"))
+            .expect("dir")
+            .map(|entry| entry.expect("entry").path())
+            .find(|path| !path.ends_with("planted.json"))
+            .expect("a server file"),
+    ));
+    assert!(code == 0 || code == 1, "{stderr}");
+
+    let (code, stdout, stderr) = run(workspace
+        .mtgs()
+        .args(["--embedder", "off", "bench", "run", "--tools", "300", "--checks", "10", "--format", "json", "--corpus"])
+        .arg(&corpus));
+    assert_eq!(code, 0, "{stderr}");
+    let runs = parse_json(&stdout);
+    let row = &runs["runs"][0];
+    assert_eq!(row["tools"], 300);
+    assert_eq!(row["checks"], 10);
+    for field in ["register_tools_per_s", "analyze_s", "check_p50_ms", "check_p99_ms"] {
+        assert!(row[field].as_f64().is_some_and(|value| value > 0.0), "{field}: {row}");
+    }
+}

@@ -11,6 +11,7 @@ mod registry;
 mod semantic;
 mod simulation;
 mod sync;
+pub mod synth;
 
 use std::time::Duration;
 

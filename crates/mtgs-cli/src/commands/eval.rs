@@ -18,12 +18,12 @@ use crate::output::Printer;
 use mtgs_embed::EmbedderSettings;
 
 /// One corpus file: a server and its tools.
-struct CorpusServer {
-    server: ServerName,
-    tools: Vec<mtgs_core::ParsedTool>,
+pub(crate) struct CorpusServer {
+    pub(crate) server: ServerName,
+    pub(crate) tools: Vec<mtgs_core::ParsedTool>,
 }
 
-fn read_corpus(dir: &Path) -> Result<Vec<CorpusServer>, Failure> {
+pub(crate) fn read_corpus(dir: &Path) -> Result<Vec<CorpusServer>, Failure> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the corpus directory {}", dir.display()))
         .map_err(Failure::input)?;

@@ -2,8 +2,9 @@
 
 mod analyze;
 mod audit;
+mod bench;
 mod conflicts;
-mod eval;
+pub(crate) mod eval;
 mod governance;
 mod health;
 mod serve;
@@ -21,6 +22,10 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     if let Command::Serve(args) = &cli.command {
         return serve::run(args, &settings::local_settings(&cli.global)?).await;
     }
+    if let Command::Bench(command) = cli.command {
+        let printer = Printer::new(Settings::resolve(&cli.global)?.output);
+        return bench::run(command, &settings::local_settings(&cli.global)?, &printer).await;
+    }
     if let Command::Mcp = &cli.command {
         return servers::mcp(&settings::local_settings(&cli.global)?).await;
     }
@@ -37,7 +42,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Failure> {
     // Commands that read a file validate it before connecting, so a bad file is exit 2
     // whether or not the database or server is there.
     match cli.command {
-        Command::Serve(_) | Command::Eval(_) | Command::Mcp => unreachable!("handled above"),
+        Command::Serve(_) | Command::Eval(_) | Command::Mcp | Command::Bench(_) => unreachable!("handled above"),
         Command::Servers(command) => servers::servers(command, &settings.target, &printer).await,
         Command::Sync(args) => servers::sync(&args, &settings.target, &printer).await,
         Command::Tools(command) => tools::run(command, &settings.target, &printer).await,
