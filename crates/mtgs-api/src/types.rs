@@ -190,10 +190,13 @@ pub struct ToolList {
     pub tools: Vec<Tool>,
 }
 
-/// Body of `GET /v1/environments/{env}/conflicts`: most severe first, then by id.
+/// Body of `GET /v1/environments/{env}/conflicts`: a page, most severe first, then by id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConflictList {
     pub conflicts: Vec<Conflict>,
+    /// The `offset` of the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u64>,
 }
 
 /// Body of `PATCH /v1/conflicts/{id}`.

@@ -237,6 +237,10 @@ pub struct BenchRunArgs {
     /// Single-tool checks timed per size.
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub checks: usize,
+    /// Keep each size's database under DIR/<size> (to inspect or to serve) instead of
+    /// throwing it away.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

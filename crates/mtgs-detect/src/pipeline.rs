@@ -1,7 +1,9 @@
 //! The orchestrator: a registry of prepared tools, the stages that index it, and the runs
 //! that check one tool against it or analyse every pair in it.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use mtgs_core::{Finding, ServerName, Severity, StageId, ToolDef, ToolKey};
 
@@ -14,6 +16,38 @@ use crate::stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolI
 pub struct CheckResult {
     pub findings: Vec<Finding>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Time spent in each stage that ran, in pipeline order: what a benchmark reports per
+    /// stage, and where a slow check went.
+    pub timings: StageTimings,
+}
+
+/// Wall time per stage (a stage run more than once in a check is summed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageTimings(Vec<(StageId, Duration)>);
+
+impl StageTimings {
+    fn add(&mut self, stage: StageId, elapsed: Duration) {
+        match self.0.iter_mut().find(|(id, _)| *id == stage) {
+            Some((_, total)) => *total += elapsed,
+            None => self.0.push((stage, elapsed)),
+        }
+    }
+
+    /// Adds another check's timings (stage by stage).
+    pub fn absorb(&mut self, other: &StageTimings) {
+        for (stage, elapsed) in &other.0 {
+            self.add(*stage, *elapsed);
+        }
+    }
+
+    /// Each stage that ran with its time, in pipeline order.
+    pub fn stages(&self) -> &[(StageId, Duration)] {
+        &self.0
+    }
+
+    pub fn total(&self) -> Duration {
+        self.0.iter().map(|(_, elapsed)| *elapsed).sum()
+    }
 }
 
 impl CheckResult {
@@ -157,15 +191,25 @@ impl Detector {
         let total = indices.len();
         let done = std::sync::atomic::AtomicUsize::new(0);
         let chunk = total.div_ceil(threads.max(1)).max(1);
-        let partials: Vec<Vec<Finding>> = std::thread::scope(|scope| {
+        // Each finding keyed by its pair's slots (low first) and stage: cheap to sort.
+        // The bool: seen from the pair's low slot (preferred on a tie, for a stable result).
+        type Keyed = ((u32, u32, StageId), bool, Finding);
+        let partials: Vec<Vec<Keyed>> = std::thread::scope(|scope| {
             let handles: Vec<_> = indices
                 .chunks(chunk)
                 .map(|slice| {
                     let done = &done;
                     scope.spawn(move || {
-                        let mut found = Vec::new();
+                        let mut found: Vec<Keyed> = Vec::new();
                         for &idx in slice {
-                            found.extend(self.check_registered(idx).findings);
+                            for mut finding in self.check_registered(idx).findings {
+                                let Some(other) = self.tools.find(&finding.tool_b) else { continue };
+                                if finding.tool_a > finding.tool_b {
+                                    std::mem::swap(&mut finding.tool_a, &mut finding.tool_b);
+                                }
+                                let slots = (idx.0.min(other.0), idx.0.max(other.0), finding.stage);
+                                found.push((slots, idx.0 < other.0, finding));
+                            }
                             let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                             progress(finished, total);
                         }
@@ -179,27 +223,24 @@ impl Detector {
                 .collect()
         });
 
-        // Each pair is seen from both sides; keep the stronger report per pair and stage,
-        // oriented low key first.
-        let mut best: BTreeMap<(ToolKey, ToolKey, StageId), Finding> = BTreeMap::new();
-        for mut finding in partials.into_iter().flatten() {
-            if finding.tool_a > finding.tool_b {
-                std::mem::swap(&mut finding.tool_a, &mut finding.tool_b);
-            }
-            let key = (finding.tool_a.clone(), finding.tool_b.clone(), finding.stage);
-            match best.get(&key) {
-                Some(kept) if (kept.severity, kept.score) >= (finding.severity, finding.score) => {}
-                _ => {
-                    best.insert(key, finding);
-                }
-            }
-        }
-        best.into_values().collect()
+        // Each pair is seen from both sides; keep the stronger report per pair and stage
+        // (oriented low key first), then order by keys.
+        let mut keyed: Vec<Keyed> = partials.into_iter().flatten().collect();
+        keyed.sort_unstable_by(|(a, a_low, x), (b, b_low, y)| {
+            a.cmp(b)
+                .then_with(|| (y.severity, y.score).partial_cmp(&(x.severity, x.score)).unwrap_or(Ordering::Equal))
+                .then_with(|| b_low.cmp(a_low))
+        });
+        keyed.dedup_by(|(later, _, _), (kept, _, _)| later == kept);
+        let mut findings: Vec<Finding> = keyed.into_iter().map(|(_, _, finding)| finding).collect();
+        findings.sort_unstable_by(|a, b| (&a.tool_a, &a.tool_b, a.stage).cmp(&(&b.tool_a, &b.tool_b, b.stage)));
+        findings
     }
 
     fn examine(&self, candidate: &PreparedTool, skipped: &HashSet<ToolIdx>) -> CheckResult {
         let mut ledger: BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>> = BTreeMap::new();
         let mut diagnostics = Vec::new();
+        let mut timings = StageTimings::default();
         // Pair stages that already ran, with the pairs each has examined, so pairs linked
         // by a later discovering stage still reach them.
         let mut pair_stages_run: Vec<(usize, HashSet<ToolIdx>)> = Vec::new();
@@ -217,7 +258,8 @@ impl Detector {
                         _ => HashSet::new(),
                     };
                     let skip = |idx: ToolIdx| skipped.contains(&idx) || closed.contains(&idx);
-                    let found = self.run_stage(stage.as_ref(), candidate, &skip, &[], &ledger, &mut diagnostics);
+                    let found =
+                        self.run_stage(stage.as_ref(), candidate, &skip, &[], &ledger, &mut diagnostics, &mut timings);
                     record(&mut ledger, stage.id(), found, |idx| !skip(idx));
                     for (earlier_position, examined) in &mut pair_stages_run {
                         let fresh: Vec<ToolIdx> =
@@ -227,14 +269,29 @@ impl Detector {
                         }
                         examined.extend(fresh.iter().copied());
                         let earlier_stage = self.stages[*earlier_position].as_ref();
-                        let found =
-                            self.run_stage(earlier_stage, candidate, &excluded, &fresh, &ledger, &mut diagnostics);
+                        let found = self.run_stage(
+                            earlier_stage,
+                            candidate,
+                            &excluded,
+                            &fresh,
+                            &ledger,
+                            &mut diagnostics,
+                            &mut timings,
+                        );
                         record(&mut ledger, earlier_stage.id(), found, |idx| fresh.contains(&idx));
                     }
                 }
                 Admission::LinkedPairs => {
                     let pairs: Vec<ToolIdx> = ledger.keys().copied().collect();
-                    let found = self.run_stage(stage.as_ref(), candidate, &excluded, &pairs, &ledger, &mut diagnostics);
+                    let found = self.run_stage(
+                        stage.as_ref(),
+                        candidate,
+                        &excluded,
+                        &pairs,
+                        &ledger,
+                        &mut diagnostics,
+                        &mut timings,
+                    );
                     record(&mut ledger, stage.id(), found, |idx| pairs.contains(&idx));
                     pair_stages_run.push((position, pairs.into_iter().collect()));
                 }
@@ -244,7 +301,15 @@ impl Detector {
                         .filter(|(_, found)| found.iter().any(|(id, _)| *id == flagging))
                         .map(|(idx, _)| *idx)
                         .collect();
-                    let found = self.run_stage(stage.as_ref(), candidate, &excluded, &pairs, &ledger, &mut diagnostics);
+                    let found = self.run_stage(
+                        stage.as_ref(),
+                        candidate,
+                        &excluded,
+                        &pairs,
+                        &ledger,
+                        &mut diagnostics,
+                        &mut timings,
+                    );
                     record(&mut ledger, stage.id(), found, |idx| pairs.contains(&idx));
                 }
             }
@@ -268,9 +333,10 @@ impl Detector {
         findings.sort_by(|a, b| {
             b.severity.cmp(&a.severity).then_with(|| a.tool_b.cmp(&b.tool_b)).then(a.stage.cmp(&b.stage))
         });
-        CheckResult { findings, diagnostics }
+        CheckResult { findings, diagnostics, timings }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run_stage(
         &self,
         stage: &dyn Stage,
@@ -279,13 +345,16 @@ impl Detector {
         pairs: &[ToolIdx],
         ledger: &BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>>,
         diagnostics: &mut Vec<Diagnostic>,
+        timings: &mut StageTimings,
     ) -> Vec<PairFinding> {
+        let started = Instant::now();
         let earlier = |idx: ToolIdx| {
             ledger.get(&idx).map(|found| found.iter().map(|(id, f)| (*id, f.severity)).collect()).unwrap_or_default()
         };
         let examination = Examination { tools: &self.tools, candidate, skip, pairs, earlier: &earlier };
         let mut found = Vec::new();
         stage.examine(&examination, &mut found, diagnostics);
+        timings.add(stage.id(), started.elapsed());
         found
     }
 }

@@ -56,6 +56,12 @@ pub struct ConflictsArgs {
     /// Only conflicts involving this tool, as `SERVER/NAME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Conflicts to skip: the `next_offset` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -154,7 +160,7 @@ impl GovernanceTools {
     }
 
     #[tool(
-        description = "List the tracked conflicts of an mtgs environment, most severe first, optionally filtered by severity, triage status or tool (SERVER/NAME). Returns {conflicts: [...]} with ids usable in explain_conflict."
+        description = "List the tracked conflicts of an mtgs environment, most severe first, optionally filtered by severity, triage status or tool (SERVER/NAME), a page at a time (limit, offset). Returns {conflicts: [...], next_offset} with ids usable in explain_conflict; next_offset is absent on the last page."
     )]
     async fn list_conflicts(
         &self,
@@ -165,6 +171,11 @@ impl GovernanceTools {
         for (name, value) in [("severity", &args.severity), ("status", &args.status), ("tool", &args.tool)] {
             if let Some(value) = value {
                 query.insert(name.to_owned(), value.clone());
+            }
+        }
+        for (name, value) in [("limit", args.limit), ("offset", args.offset)] {
+            if let Some(value) = value {
+                query.insert(name.to_owned(), value.to_string());
             }
         }
         let listed = routes::conflicts::list(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use mtgs_core::{ConflictStatus, Finding, StageId, ToolKey, ToolName, ToolStatus, Verdict};
-use mtgs_detect::{Detector, Diagnostic, PreparedTool};
+use mtgs_detect::{Detector, Diagnostic, PreparedTool, StageTimings};
 use mtgs_store::{FindingScope, ToolFilter};
 
 use crate::registry::Service;
@@ -16,6 +16,7 @@ use crate::{BatchOutcome, ConflictView, Result, ServiceError, ToolBatch, ToolOut
 fn detect_batch(detector: &Detector, mut earlier: Detector, prepared: &Prepared) -> Detected {
     let replaced: Vec<ToolKey> = prepared.tools.iter().map(|tool| tool.key.clone()).collect();
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let mut timings = StageTimings::default();
     let mut note = |found: Vec<Diagnostic>| {
         for diagnostic in found {
             if !diagnostics.contains(&diagnostic) {
@@ -30,6 +31,8 @@ fn detect_batch(detector: &Detector, mut earlier: Detector, prepared: &Prepared)
             let registry = detector.check_prepared(tool, &replaced);
             let batch = earlier.check_prepared(tool, &[]);
             earlier.insert_prepared(tool.clone());
+            timings.absorb(&registry.timings);
+            timings.absorb(&batch.timings);
             note(registry.diagnostics);
             note(batch.diagnostics);
             let mut findings = registry.findings;
@@ -45,7 +48,7 @@ fn detect_batch(detector: &Detector, mut earlier: Detector, prepared: &Prepared)
             message: format!("stage 3 did not run ({failure}); stages 1 and 2 did"),
         });
     }
-    Detected { findings, diagnostics }
+    Detected { findings, diagnostics, timings }
 }
 
 /// The batch's tools prepared for detection, and why stage 3's model failed, if it did.
@@ -58,6 +61,7 @@ struct Prepared {
 struct Detected {
     findings: Vec<Vec<Finding>>,
     diagnostics: Vec<Diagnostic>,
+    timings: StageTimings,
 }
 
 /// The batch's tools prepared for detection (embedded when stage 3 is on).
@@ -88,6 +92,7 @@ fn outcome(
     views: Vec<Vec<ConflictView>>,
     dispositions: Vec<Disposition>,
     diagnostics: Vec<Diagnostic>,
+    timings: StageTimings,
 ) -> BatchOutcome {
     // An accepted tool's conflicts were decided on by a reviewer (or it is active as it
     // is): they do not block it again.
@@ -112,7 +117,7 @@ fn outcome(
             accepted: disposition.accepted,
         })
         .collect();
-    BatchOutcome { verdict, tools, diagnostics }
+    BatchOutcome { verdict, tools, diagnostics, timings }
 }
 
 pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
@@ -123,7 +128,7 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
     let Some(cached) = guard.as_ref() else {
         return Err(ServiceError::Internal("detector missing after refresh".into()));
     };
-    let Detected { findings: found, diagnostics } =
+    let Detected { findings: found, diagnostics, timings } =
         detect_batch(&cached.detector, service.new_detector(prepared.tools.len()), &prepared);
     drop(guard);
 
@@ -185,7 +190,7 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
                 .collect()
         })
         .collect();
-    Ok(outcome(&batch, views, dispositions, diagnostics))
+    Ok(outcome(&batch, views, dispositions, diagnostics, timings))
 }
 
 pub(crate) async fn register(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
@@ -210,7 +215,7 @@ pub(crate) async fn register_with_drift(
     let Some(cached) = guard.as_mut() else {
         return Err(ServiceError::Internal("detector missing after refresh".into()));
     };
-    let Detected { findings: found, diagnostics } =
+    let Detected { findings: found, diagnostics, timings } =
         detect_batch(&cached.detector, service.new_detector(prepared.tools.len()), &prepared);
 
     let written = async {
@@ -220,11 +225,18 @@ pub(crate) async fn register_with_drift(
         for tool in &batch.tools {
             records.push(tx.upsert_tool(row.id, &batch.server, &tool.def, ToolStatus::PendingApproval, now).await?);
         }
-        let previous_hashes: HashMap<ToolKey, String> =
-            cached.detector.tools().iter().map(|(_, tool)| (tool.key.clone(), tool.def.canonical_hash())).collect();
         let keys: Vec<ToolKey> = records
             .iter()
             .map(|record| ToolKey { server: record.server.clone(), name: record.def.name.clone() })
+            .collect();
+        // The batch's tools as they were (hashing the whole registry per batch would make
+        // bulk registration quadratic).
+        let previous_hashes: HashMap<ToolKey, String> = keys
+            .iter()
+            .filter_map(|key| {
+                let idx = cached.detector.tools().find(key)?;
+                Some((key.clone(), cached.detector.tools().get(idx)?.def.canonical_hash()))
+            })
             .collect();
         let all: Vec<Finding> = found.iter().flatten().cloned().collect();
         let sync = tx.record_findings(row.id, &FindingScope::Tools(keys), &all, now).await?;
@@ -302,7 +314,7 @@ pub(crate) async fn register_with_drift(
                 // Another writer (another instance) moved the environment on: rebuild on next use.
                 *guard = None;
             }
-            Ok(outcome(&batch, views, dispositions, diagnostics))
+            Ok(outcome(&batch, views, dispositions, diagnostics, timings))
         }
         Err(error) => Err(error),
     }

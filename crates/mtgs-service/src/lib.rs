@@ -11,7 +11,6 @@ mod registry;
 mod semantic;
 mod simulation;
 mod sync;
-pub mod synth;
 
 use std::time::Duration;
 
@@ -168,6 +167,8 @@ pub struct BatchOutcome {
     pub tools: Vec<ToolOutcome>,
     /// What a stage could not do (stage 3 without a model, say), once each.
     pub diagnostics: Vec<mtgs_detect::Diagnostic>,
+    /// Time each detection stage took over the whole batch.
+    pub timings: mtgs_detect::StageTimings,
 }
 
 /// Progress of a long operation: `done` of `total` units.

@@ -7,7 +7,7 @@ use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
 use crate::Result;
-use crate::rows::{Sql, enum_column, int, optional_text, parse_json, text};
+use crate::rows::{BULK_ROWS, Sql, enum_column, int, optional_text, parse_json, text};
 
 /// Which entries to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,27 +31,27 @@ pub(crate) async fn append(conn: &mut AnyConnection, entries: &[NewAuditEntry]) 
     let last: Option<(i64, String)> =
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
     let (mut seq, mut previous) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
-    for entry in entries {
-        seq += 1;
-        let hash = chain_hash(seq, &previous, entry);
-        let json = |value: &Value| (!value.is_null()).then(|| value.to_string());
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, event, environment, subject, before, after, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(seq)
-        .bind(entry.at)
-        .bind(entry.actor.as_str())
-        .bind(entry.event.as_str())
-        .bind(entry.environment.as_ref().map(|name| name.as_str().to_owned()))
-        .bind(entry.subject.as_str())
-        .bind(json(&entry.before))
-        .bind(json(&entry.after))
-        .bind(previous.as_str())
-        .bind(hash.as_str())
-        .execute(&mut *conn)
-        .await?;
-        previous = hash;
+    // The chain is computed here, in order; the rows go in multi-row inserts.
+    for chunk in entries.chunks(BULK_ROWS) {
+        let mut sql = Sql::new(
+            "INSERT INTO audit_log (seq, at, actor, event, environment, subject, before, after, prev_hash, hash) VALUES ",
+        );
+        for (index, entry) in chunk.iter().enumerate() {
+            seq += 1;
+            let hash = chain_hash(seq, &previous, entry);
+            let json = |value: &Value| (!value.is_null()).then(|| value.to_string());
+            if index > 0 {
+                sql.push(", ");
+            }
+            sql.push("(").bind(seq).push(", ").bind(entry.at).push(", ").bind(entry.actor.as_str());
+            sql.push(", ").bind(entry.event.as_str());
+            sql.push(", ").bind(entry.environment.as_ref().map(|name| name.as_str().to_owned()));
+            sql.push(", ").bind(entry.subject.as_str()).push(", ").bind(json(&entry.before));
+            sql.push(", ").bind(json(&entry.after)).push(", ").bind(previous.as_str());
+            sql.push(", ").bind(hash.as_str()).push(")");
+            previous = hash;
+        }
+        sql.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use mtgs_core::{
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
-use crate::rows::{CHUNK, Sql, count, enum_column, int, json_column, literal_list, name_column, real};
+use crate::rows::{BULK_ROWS, CHUNK, Sql, count, enum_column, int, json_column, literal_list, name_column, real, text};
 use crate::tools::{LIVE_TOOL_STATUSES, resolve_ids};
 use crate::{ConflictFilter, ConflictSync, FindingScope, HealthCounts, Result, StoreError};
 
@@ -23,15 +23,9 @@ const SELECT_CONFLICT: &str = "SELECT c.id, e.name AS environment, \
      JOIN tools lo ON lo.id = c.tool_lo_id JOIN servers lo_server ON lo_server.id = lo.server_id \
      JOIN tools hi ON hi.id = c.tool_hi_id JOIN servers hi_server ON hi_server.id = hi.server_id";
 
-/// `ORDER BY` most severe first. Severity names do not sort by text, so each gets its rank
-/// from mtgs-core's ordering of [`Severity`].
-static MOST_SEVERE_FIRST: LazyLock<String> = LazyLock::new(|| {
-    let mut severities = Severity::ALL.to_vec();
-    severities.sort_by(|a, b| b.cmp(a));
-    let ranks: String =
-        severities.iter().enumerate().map(|(rank, severity)| format!(" WHEN '{severity}' THEN {rank}")).collect();
-    format!(" ORDER BY CASE c.severity{ranks} END, c.id")
-});
+/// `ORDER BY` most severe first, then by id: `severity_rank` is the rank migration 0007
+/// gives each severity (critical 0 … low 3), indexed per environment.
+const MOST_SEVERE_FIRST: &str = " ORDER BY c.severity_rank, c.id";
 
 /// The statuses of [`ConflictStatus::is_live`], as SQL literals.
 static LIVE_CONFLICT_STATUSES: LazyLock<String> = LazyLock::new(|| {
@@ -87,7 +81,13 @@ pub(crate) async fn list(
         };
         sql.push(" AND (c.tool_lo_id = ").bind(tool_id).push(" OR c.tool_hi_id = ").bind(tool_id).push(")");
     }
-    sql.push(&MOST_SEVERE_FIRST);
+    sql.push(MOST_SEVERE_FIRST);
+    if let Some(limit) = filter.limit {
+        sql.push(" LIMIT ").bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        sql.push(" OFFSET ").bind(i64::try_from(filter.offset).unwrap_or(i64::MAX));
+    } else if filter.offset > 0 {
+        sql.push(" LIMIT -1 OFFSET ").bind(i64::try_from(filter.offset).unwrap_or(i64::MAX));
+    }
     sql.build().fetch_all(&mut *conn).await?.iter().map(conflict_from_row).collect()
 }
 
@@ -227,32 +227,91 @@ pub(crate) async fn record_findings(
         winner.insert(slot, finding);
     }
 
+    // Every conflict the scope speaks for, read once: a slot of the scope missing here is
+    // new. Writes then go in bulk: new conflicts in multi-row inserts, conflicts found
+    // again unchanged in one `last_seen_at` update per chunk.
+    let scope_tools: HashSet<i64> = match scope {
+        FindingScope::Tools(keys) => keys.iter().filter_map(|key| tool_ids.get(key).copied()).collect(),
+        FindingScope::Environment => HashSet::new(),
+    };
+    let in_scope = |(lo, hi, _): &Slot| {
+        matches!(scope, FindingScope::Environment) || scope_tools.contains(lo) || scope_tools.contains(hi)
+    };
+    let tracked = tracked_in_scope(conn, environment_id, scope, &scope_tools).await?;
+
     let mut sync = ConflictSync::default();
     let mut conflict_ids: HashMap<Slot, i64> = HashMap::with_capacity(winner.len());
+    let mut new: Vec<Write<'_>> = Vec::new();
+    let mut changed: Vec<Write<'_>> = Vec::new();
+    let mut seen_again: Vec<i64> = Vec::new();
+    let mut queued: HashSet<Slot> = HashSet::with_capacity(winner.len());
     // In order of first appearance, so new conflicts get ids in the order of the findings.
     for slot in &slots {
-        if conflict_ids.contains_key(slot) {
+        if !queued.insert(*slot) {
             continue;
         }
         let Some(finding) = winner.get(slot) else { continue };
-        let id = upsert_finding(conn, environment_id, *slot, finding, now, &mut sync).await?;
-        conflict_ids.insert(*slot, id);
+        match tracked.get(slot) {
+            None if in_scope(slot) => {
+                new.push(Write { slot: *slot, finding, status: ConflictStatus::Open, updated_at: now });
+            }
+            // A finding outside the scope (none of the scope's tools): looked up on its own.
+            None => {
+                let id = upsert_finding(conn, environment_id, *slot, finding, now, &mut sync).await?;
+                conflict_ids.insert(*slot, id);
+            }
+            Some(known) => {
+                let next = known.status.on_redetected(known.severity, finding.severity);
+                // The stored evidence is the JSON text written from a finding's evidence.
+                let evidence_text = finding.evidence.to_string();
+                let unchanged = next == known.status
+                    && known.severity == finding.severity
+                    && known.kind == finding.kind.as_str()
+                    && known.score == finding.score
+                    && known.evidence == evidence_text;
+                if unchanged {
+                    seen_again.push(known.id);
+                    conflict_ids.insert(*slot, known.id);
+                } else {
+                    if next == ConflictStatus::Open
+                        && matches!(known.status, ConflictStatus::Resolved | ConflictStatus::Suppressed)
+                    {
+                        sync.reopened += 1;
+                    }
+                    let updated_at = if next == known.status { known.updated_at } else { now };
+                    changed.push(Write { slot: *slot, finding, status: next, updated_at });
+                }
+            }
+        }
+    }
+    sync.opened += new.len() as u64;
+    new.append(&mut changed);
+    conflict_ids.extend(write_findings(conn, environment_id, &new, now).await?);
+    for chunk in seen_again.chunks(BULK_ROWS) {
+        let mut sql = Sql::new("UPDATE conflicts SET last_seen_at = ");
+        sql.bind(now).push(" WHERE id IN (").bind_list(chunk.iter().copied()).push(")");
+        sql.build().execute(&mut *conn).await?;
     }
 
+    // Live conflicts of the scope not found again are no longer true.
     let seen: HashSet<i64> = conflict_ids.values().copied().collect();
-    for (id, status) in live_in_scope(conn, environment_id, scope, &tool_ids).await? {
-        if seen.contains(&id) {
-            continue;
+    let mut gone: HashMap<ConflictStatus, Vec<i64>> = HashMap::new();
+    for known in tracked.values() {
+        if known.status.is_live() && !seen.contains(&known.id) {
+            let next = known.status.on_gone();
+            if next != known.status {
+                gone.entry(next).or_default().push(known.id);
+            }
         }
-        let next = status.on_gone();
-        if next != status {
-            sqlx::query("UPDATE conflicts SET status = $1, updated_at = $2 WHERE id = $3")
-                .bind(next.as_str())
-                .bind(now)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            sync.resolved += 1;
+    }
+    for (next, mut ids) in gone {
+        ids.sort_unstable();
+        sync.resolved += ids.len() as u64;
+        for chunk in ids.chunks(BULK_ROWS) {
+            let mut sql = Sql::new("UPDATE conflicts SET status = ");
+            sql.bind(next.as_str()).push(", updated_at = ").bind(now);
+            sql.push(" WHERE id IN (").bind_list(chunk.iter().copied()).push(")");
+            sql.build().execute(&mut *conn).await?;
         }
     }
 
@@ -265,6 +324,117 @@ pub(crate) async fn record_findings(
         })
         .collect::<Result<_>>()?;
     Ok(sync)
+}
+
+/// A tracked conflict as [`record_findings`] compares it with a finding.
+struct Known {
+    id: i64,
+    status: ConflictStatus,
+    severity: Severity,
+    kind: String,
+    score: f64,
+    evidence: String,
+    updated_at: i64,
+}
+
+/// The tracked conflicts a scope speaks for, by slot: the environment's, or those with a
+/// scope tool on either side.
+async fn tracked_in_scope(
+    conn: &mut AnyConnection,
+    environment_id: i64,
+    scope: &FindingScope,
+    scope_tools: &HashSet<i64>,
+) -> Result<HashMap<Slot, Known>> {
+    const COLUMNS: &str = "SELECT id, tool_lo_id, tool_hi_id, stage, status, severity, kind, score, evidence, updated_at FROM conflicts c";
+    let mut statements = Vec::new();
+    match scope {
+        FindingScope::Environment => {
+            let mut sql = Sql::new(COLUMNS);
+            sql.push(" WHERE environment_id = ").bind(environment_id);
+            statements.push(sql);
+        }
+        FindingScope::Tools(_) => {
+            // A key that is not registered has no conflicts.
+            let mut ids: Vec<i64> = scope_tools.iter().copied().collect();
+            ids.sort_unstable();
+            // A tool id belongs to one environment, so each side's own index answers
+            // (an OR of both sides would walk the environment's every conflict).
+            for chunk in ids.chunks(CHUNK) {
+                for side in ["tool_lo_id", "tool_hi_id"] {
+                    let mut sql = Sql::new(COLUMNS);
+                    sql.push(&format!(" WHERE {side} IN (")).bind_list(chunk.iter().copied()).push(")");
+                    statements.push(sql);
+                }
+            }
+        }
+    }
+    let mut found = HashMap::new();
+    for sql in statements {
+        for row in sql.build().fetch_all(&mut *conn).await? {
+            let slot = (int(&row, "tool_lo_id")?, int(&row, "tool_hi_id")?, enum_column(&row, "stage", "conflicts")?);
+            found.insert(
+                slot,
+                Known {
+                    id: int(&row, "id")?,
+                    status: enum_column(&row, "status", "conflicts")?,
+                    severity: enum_column(&row, "severity", "conflicts")?,
+                    kind: text(&row, "kind")?,
+                    score: real(&row, "score")?,
+                    evidence: text(&row, "evidence")?,
+                    updated_at: int(&row, "updated_at")?,
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// A conflict to write: new (`open`), or tracked and found again with something changed.
+struct Write<'a> {
+    slot: Slot,
+    finding: &'a Finding,
+    status: ConflictStatus,
+    updated_at: i64,
+}
+
+/// Writes conflicts in multi-row upserts (new rows are inserted in the order given, so
+/// ids follow it; tracked ones keep their id and first sighting); returns each id by slot.
+async fn write_findings(
+    conn: &mut AnyConnection,
+    environment_id: i64,
+    writes: &[Write<'_>],
+    now: i64,
+) -> Result<HashMap<Slot, i64>> {
+    let mut ids = HashMap::with_capacity(writes.len());
+    for chunk in writes.chunks(BULK_ROWS) {
+        let mut sql = Sql::new(
+            "INSERT INTO conflicts (environment_id, tool_lo_id, tool_hi_id, stage, kind, severity, score, evidence, \
+               status, first_seen_at, last_seen_at, updated_at) VALUES ",
+        );
+        for (index, write) in chunk.iter().enumerate() {
+            let (lo, hi, stage) = write.slot;
+            if index > 0 {
+                sql.push(", ");
+            }
+            sql.push("(").bind(environment_id).push(", ").bind(lo).push(", ").bind(hi);
+            sql.push(", ").bind(stage.as_str()).push(", ").bind(write.finding.kind.as_str());
+            sql.push(", ").bind(write.finding.severity.as_str()).push(", ").bind(write.finding.score);
+            sql.push(", ").bind(write.finding.evidence.to_string()).push(", ").bind(write.status.as_str());
+            sql.push(", ").bind(now).push(", ").bind(now).push(", ").bind(write.updated_at).push(")");
+        }
+        sql.push(
+            " ON CONFLICT (environment_id, tool_lo_id, tool_hi_id, stage) DO UPDATE SET kind = excluded.kind, \
+               severity = excluded.severity, score = excluded.score, evidence = excluded.evidence, \
+               status = excluded.status, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at",
+        );
+        // RETURNING gives no order guarantee: each row names its slot.
+        sql.push(" RETURNING id, tool_lo_id, tool_hi_id, stage");
+        for row in sql.build().fetch_all(&mut *conn).await? {
+            let slot = (int(&row, "tool_lo_id")?, int(&row, "tool_hi_id")?, enum_column(&row, "stage", "conflicts")?);
+            ids.insert(slot, int(&row, "id")?);
+        }
+    }
+    Ok(ids)
 }
 
 /// Inserts or updates the conflict of one slot; returns its id.
@@ -333,48 +503,4 @@ async fn upsert_finding(
     .execute(&mut *conn)
     .await?;
     Ok(id)
-}
-
-/// Live conflicts the scope speaks for, as (id, status). Only live ones can be gone
-/// ([`ConflictStatus::on_gone`] leaves the others as they are).
-async fn live_in_scope(
-    conn: &mut AnyConnection,
-    environment_id: i64,
-    scope: &FindingScope,
-    tool_ids: &HashMap<ToolKey, i64>,
-) -> Result<Vec<(i64, ConflictStatus)>> {
-    let select = |sql: &mut Sql| {
-        sql.push(" WHERE environment_id = ")
-            .bind(environment_id)
-            .push(&format!(" AND status IN ({})", *LIVE_CONFLICT_STATUSES));
-    };
-    let mut statements = Vec::new();
-    match scope {
-        FindingScope::Environment => {
-            let mut sql = Sql::new("SELECT id, status FROM conflicts c");
-            select(&mut sql);
-            statements.push(sql);
-        }
-        FindingScope::Tools(keys) => {
-            // A key that is not registered has no conflicts to lose.
-            let mut ids: Vec<i64> = keys.iter().filter_map(|key| tool_ids.get(key).copied()).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            for chunk in ids.chunks(CHUNK) {
-                let mut sql = Sql::new("SELECT id, status FROM conflicts c");
-                select(&mut sql);
-                push_either_side_in(&mut sql, chunk);
-                statements.push(sql);
-            }
-        }
-    }
-    let mut found = HashMap::new();
-    for sql in statements {
-        for row in sql.build().fetch_all(&mut *conn).await? {
-            found.insert(int(&row, "id")?, enum_column(&row, "status", "conflicts")?);
-        }
-    }
-    let mut found: Vec<(i64, ConflictStatus)> = found.into_iter().collect();
-    found.sort_unstable_by_key(|(id, _)| *id);
-    Ok(found)
 }

@@ -82,6 +82,9 @@ pub struct ConflictFilter {
     pub status: Option<ConflictStatus>,
     /// Conflicts where either side is this tool.
     pub tool: Option<ToolKey>,
+    /// At most this many, after skipping `offset` in the list's order; `None` for all.
+    pub limit: Option<u64>,
+    pub offset: u64,
 }
 
 /// Which tracked conflicts a batch of findings speaks for: those not found again within

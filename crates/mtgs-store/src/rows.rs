@@ -15,12 +15,39 @@ use crate::{Result, StoreError};
 /// below SQLite's limit (32,766 since 3.32; 999 before) and PostgreSQL's (65,535).
 pub(crate) const CHUNK: usize = 400;
 
-/// A bound value: integers and text for everything the registry filters on, bytes for vectors.
+/// Rows written per multi-row statement: bulk writes (a 10k-tool analysis records tens of
+/// thousands of conflicts) go in a few statements instead of one round trip per row.
+/// At most 10 values a row keeps a statement under 10,000 parameters (SQLite allows
+/// 32,766, PostgreSQL 65,535).
+pub(crate) const BULK_ROWS: usize = 100;
+
+/// A bound value: integers and text for everything the registry filters on, reals for
+/// scores, bytes for vectors.
 #[derive(Debug, Clone)]
 pub(crate) enum Param {
     Int(i64),
+    Real(f64),
     Text(String),
+    OptionalText(Option<String>),
     Blob(Vec<u8>),
+}
+
+impl From<Option<String>> for Param {
+    fn from(value: Option<String>) -> Self {
+        Param::OptionalText(value)
+    }
+}
+
+impl From<f64> for Param {
+    fn from(value: f64) -> Self {
+        Param::Real(value)
+    }
+}
+
+impl From<String> for Param {
+    fn from(value: String) -> Self {
+        Param::Text(value)
+    }
 }
 
 impl From<Vec<u8>> for Param {
@@ -93,6 +120,8 @@ impl Sql {
         for param in self.params {
             query = match param {
                 Param::Int(value) => query.bind(value),
+                Param::Real(value) => query.bind(value),
+                Param::OptionalText(value) => query.bind(value),
                 Param::Text(value) => query.bind(value),
                 Param::Blob(value) => query.bind(value),
             };

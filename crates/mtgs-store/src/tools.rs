@@ -45,6 +45,11 @@ pub(crate) async fn list(conn: &mut AnyConnection, filter: &ToolFilter) -> Resul
     }
     if let Some(server) = &filter.server {
         sql.push(" AND s.name = ").bind(server.as_str());
+        if filter.environment.is_some() {
+            // Always true; it lets the planner find the one server first and then its
+            // tools, rather than walk every tool of the environment.
+            sql.push(" AND s.environment_id = e.id");
+        }
     }
     if let Some(status) = filter.status {
         sql.push(" AND t.status = ").bind(status.as_str());
@@ -157,19 +162,33 @@ pub(crate) async fn resolve_ids<'k>(
     wanted.sort();
     wanted.dedup();
     let mut found: HashMap<(String, String), i64> = HashMap::with_capacity(wanted.len());
-    for chunk in wanted.chunks(CHUNK / 2) {
+    let whole = wanted.len() > CHUNK;
+    if whole {
+        // Most of a large environment (an analysis): one pass over its tools beats many
+        // lookups of a few hundred keys each.
         let mut sql = Sql::new(
             "SELECT t.id, s.name AS server, t.name FROM tools t JOIN servers s ON s.id = t.server_id \
              WHERE t.environment_id = ",
         );
-        sql.bind(environment_id).push(" AND (");
+        sql.bind(environment_id);
+        for row in sql.build().fetch_all(&mut *conn).await? {
+            found.insert((text(&row, "server")?, text(&row, "name")?), int(&row, "id")?);
+        }
+    }
+    let chunks = if whole { [].chunks(1) } else { wanted.chunks(CHUNK / 2) };
+    for chunk in chunks {
+        // The keys as a table, joined through the unique (environment, name) and
+        // (environment, server, name) indexes: one index probe per key.
+        let mut sql = Sql::new("SELECT t.id, s.name AS server, t.name FROM (VALUES ");
         for (index, key) in chunk.iter().enumerate() {
             if index > 0 {
-                sql.push(" OR ");
+                sql.push(", ");
             }
-            sql.push("(s.name = ").bind(key.server.as_str()).push(" AND t.name = ").bind(key.name.as_str()).push(")");
+            sql.push("(").bind(key.server.as_str()).push(", ").bind(key.name.as_str()).push(")");
         }
-        sql.push(")");
+        sql.push(") AS k JOIN servers s ON s.environment_id = ").bind(environment_id);
+        sql.push(" AND s.name = k.column1 JOIN tools t ON t.environment_id = s.environment_id");
+        sql.push(" AND t.server_id = s.id AND t.name = k.column2");
         for row in sql.build().fetch_all(&mut *conn).await? {
             found.insert((text(&row, "server")?, text(&row, "name")?), int(&row, "id")?);
         }

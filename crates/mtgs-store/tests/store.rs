@@ -312,6 +312,67 @@ async fn conflicts_store_their_pair_in_canonical_order() -> TestResult {
 }
 
 #[tokio::test]
+async fn findings_by_the_hundred_are_recorded_in_bulk_like_one_by_one() -> TestResult {
+    // 30 tools, every pair a finding: 435 findings, several bulk chunks.
+    let fixture = fresh().await?;
+    let keys: Vec<ToolKey> = (0..30).map(|i| key(&format!("s{}", i % 3), &format!("tool_{i}"))).collect();
+    let mut tx = fixture.store.begin().await?;
+    let environment_id = register(&mut tx, "dev", &keys.iter().collect::<Vec<_>>(), 1).await?;
+    tx.commit().await?;
+    let pairs: Vec<(usize, usize)> = (0..keys.len()).flat_map(|i| (i + 1..keys.len()).map(move |j| (i, j))).collect();
+    let all: Vec<Finding> =
+        pairs.iter().map(|&(i, j)| finding(&keys[i], &keys[j], StageId::Lexical, Severity::Low)).collect();
+
+    let first = record(&fixture.store, environment_id, FindingScope::Environment, &all, 5).await?;
+    assert_eq!((first.opened, first.reopened, first.resolved), (435, 0, 0));
+    let ids: Vec<i64> = first.conflicts.iter().map(|conflict| conflict.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "new conflicts get ids in the order of the findings");
+
+    // Again: 100 pairs gone, 50 now high (changed), the rest the same.
+    let mut again: Vec<Finding> = all[100..].to_vec();
+    for found in &mut again[..50] {
+        found.severity = Severity::High;
+    }
+    let second = record(&fixture.store, environment_id, FindingScope::Environment, &again, 9).await?;
+    assert_eq!((second.opened, second.reopened, second.resolved), (0, 0, 100));
+    assert_eq!(second.conflicts.iter().map(|conflict| conflict.id).collect::<Vec<_>>(), ids[100..].to_vec());
+    assert!(second.conflicts[..50].iter().all(|conflict| conflict.finding.severity == Severity::High));
+    assert!(second.conflicts[50..].iter().all(|conflict| conflict.finding.severity == Severity::Low));
+    assert!(second.conflicts.iter().all(|conflict| conflict.last_seen_at == 9 && conflict.first_seen_at == 5));
+
+    let listed = fixture.store.conflicts(environment_id, &ConflictFilter::default()).await?;
+    let resolved = listed.iter().filter(|conflict| conflict.status == ConflictStatus::Resolved).count();
+    assert_eq!((listed.len(), resolved), (435, 100));
+    // A page of the list is that slice of the whole list.
+    let page = fixture
+        .store
+        .conflicts(environment_id, &ConflictFilter { limit: Some(40), offset: 30, ..ConflictFilter::default() })
+        .await?;
+    assert_eq!(
+        page.iter().map(|conflict| conflict.id).collect::<Vec<_>>(),
+        listed[30..70].iter().map(|conflict| conflict.id).collect::<Vec<_>>()
+    );
+
+    // A registration's scope: only the live conflicts of its tools can go.
+    let live_of_last = listed
+        .iter()
+        .filter(|conflict| conflict.status == ConflictStatus::Open)
+        .filter(|conflict| conflict.finding.tool_a == keys[29] || conflict.finding.tool_b == keys[29])
+        .count() as u64;
+    assert!(live_of_last > 0 && live_of_last < 29, "{live_of_last}");
+    let scoped = record(&fixture.store, environment_id, FindingScope::Tools(vec![keys[29].clone()]), &[], 12).await?;
+    assert_eq!(scoped.resolved, live_of_last);
+    let after = fixture.store.conflicts(environment_id, &ConflictFilter::default()).await?;
+    assert_eq!(
+        after.iter().filter(|conflict| conflict.status == ConflictStatus::Resolved).count() as u64,
+        100 + live_of_last
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn conflicts_list_most_severe_first_then_by_id() -> TestResult {
     let fixture = fresh().await?;
     let (environment_id, [a, b, c, d]) = four_tools(&fixture.store).await?;

@@ -72,7 +72,7 @@ impl Local {
         filter: &ConflictFilter,
     ) -> Result<ConflictList, Failure> {
         let conflicts = self.service.conflicts(environment, filter).await.map_err(failure)?;
-        Ok(ConflictList { conflicts: conflicts.iter().map(Conflict::from).collect() })
+        Ok(ConflictList { conflicts: conflicts.iter().map(Conflict::from).collect(), next_offset: None })
     }
 
     pub async fn conflict(&self, id: i64) -> Result<Conflict, Failure> {

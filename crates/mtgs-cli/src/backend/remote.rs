@@ -137,8 +137,21 @@ impl Remote {
         if let Some(tool) = &filter.tool {
             query.push(("tool", tool.to_string()));
         }
-        let url = self.url(&format!("/v1/environments/{environment}/conflicts"), &query)?;
-        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+        // Every page, the largest the server allows at a time.
+        let mut all: Vec<Conflict> = Vec::new();
+        let mut offset = 0;
+        loop {
+            let mut page_query = query.clone();
+            page_query.push(("limit", "1000".to_owned()));
+            page_query.push(("offset", offset.to_string()));
+            let url = self.url(&format!("/v1/environments/{environment}/conflicts"), &page_query)?;
+            let page: ConflictList = self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await?;
+            all.extend(page.conflicts);
+            match page.next_offset {
+                Some(next) if next > offset => offset = next,
+                _ => return Ok(ConflictList { conflicts: all, next_offset: None }),
+            }
+        }
     }
 
     pub async fn conflict(&self, id: i64) -> Result<Conflict, Failure> {

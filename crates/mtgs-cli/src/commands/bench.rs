@@ -3,11 +3,12 @@
 //! the ordinary service path on a throwaway SQLite database, with the stages the global
 //! flags select (`--embedder off` for stages 1-2; `--router off` for no stage 4).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
-use mtgs_core::{EnvironmentName, ParsedTool, ServerName, ToolDef};
-use mtgs_service::synth::{SynthSettings, Synthetic, synthesize};
+use mtgs_core::{EnvironmentName, ParsedTool, ServerName, StageId, ToolDef};
+use mtgs_detect::synth::{SynthSettings, Synthetic, synthesize};
 use mtgs_service::{Service, ServiceSettings, ToolBatch};
 use serde_json::json;
 
@@ -94,8 +95,21 @@ async fn bench(args: &BenchRunArgs, local: &LocalSettings, printer: &Printer) ->
         // Candidates for single checks: other vendors over the same corpus.
         let candidates = generate(&args.synth, args.checks, args.synth.seed.wrapping_add(1_000_003))?;
         let scratch = tempfile::tempdir().context("cannot create a scratch directory").map_err(Failure::unavailable)?;
+        let directory = match &args.keep {
+            Some(keep) => {
+                let directory = keep.join(size.to_string());
+                if directory.exists() {
+                    return Err(Failure::input(anyhow!("--keep: {} exists already", directory.display())));
+                }
+                std::fs::create_dir_all(&directory)
+                    .with_context(|| format!("cannot create {}", directory.display()))
+                    .map_err(Failure::input)?;
+                directory
+            }
+            None => scratch.path().to_owned(),
+        };
         let settings = ServiceSettings {
-            database_url: mtgs_service::database_url_in(scratch.path()),
+            database_url: mtgs_service::database_url_in(&directory),
             job_poll_interval: Duration::from_millis(50),
             job_lease: Duration::from_secs(3_600),
             ..local.service_settings()?
@@ -106,9 +120,41 @@ async fn bench(args: &BenchRunArgs, local: &LocalSettings, printer: &Printer) ->
             .map_err(Failure::unavailable)?
             .acting_as(crate::backend::local_operator());
 
+        // Stage 3's vectors, computed once and cached as registration would: the embedding
+        // throughput. Registration then finds them cached.
+        let embedding = if local.service_settings()?.semantic.is_some() {
+            let tools: Vec<(ServerName, ToolDef)> = synthetic
+                .servers
+                .iter()
+                .flat_map(|server| server.tools.iter().map(|def| (server.name.clone(), def.clone())))
+                .collect();
+            let texts = tools.len();
+            let started = Instant::now();
+            let vectors = service
+                .embeddings_of(tools)
+                .await
+                .map_err(|error| Failure::unavailable(anyhow!("embedding: {error}")))?;
+            if vectors.iter().any(Option::is_none) {
+                return Err(Failure::unavailable(anyhow!("the embedding model failed; see the log")));
+            }
+            Some((texts, started.elapsed()))
+        } else {
+            None
+        };
+
         let registering = Instant::now();
         for server in &synthetic.servers {
-            let tools = server.tools.iter().map(|def| ParsedTool { def: def.clone(), lints: Vec::new() }).collect();
+            // Parsed as the API parses a request: a generated tool the API would refuse
+            // must not slip into the registry.
+            let tools = server
+                .tools
+                .iter()
+                .map(|def| {
+                    ToolDef::parse(&def.to_json()).map_err(|error| {
+                        Failure::input(anyhow!("generated tool {}/{} is invalid: {error}", server.name, def.name))
+                    })
+                })
+                .collect::<Result<Vec<ParsedTool>, Failure>>()?;
             let batch = ToolBatch { environment: environment.clone(), server: server.name.clone(), tools };
             service.register(batch).await.map_err(|error| Failure::unavailable(anyhow!("registering: {error}")))?;
         }
@@ -120,9 +166,15 @@ async fn bench(args: &BenchRunArgs, local: &LocalSettings, printer: &Printer) ->
             .await
             .map_err(|error| Failure::unavailable(anyhow!("analysis failed: {error}")))?;
         let analysing = analysing.elapsed();
+        if job.status != mtgs_core::JobStatus::Succeeded {
+            let reason = job.error.unwrap_or_else(|| format!("ended {}", job.status));
+            return Err(Failure::unavailable(anyhow!("the analysis of {size} tools failed: {reason}")));
+        }
         let findings = job.result["findings"].as_u64().unwrap_or_default();
+        let phases = job.result["seconds"].clone();
 
         let mut latencies = Vec::with_capacity(args.checks);
+        let mut per_stage: BTreeMap<StageId, Vec<Duration>> = BTreeMap::new();
         for server in &candidates.servers {
             for def in &server.tools {
                 let batch = ToolBatch {
@@ -131,11 +183,27 @@ async fn bench(args: &BenchRunArgs, local: &LocalSettings, printer: &Printer) ->
                     tools: vec![ParsedTool { def: def.clone(), lints: Vec::new() }],
                 };
                 let started = Instant::now();
-                service.check(batch).await.map_err(|error| Failure::unavailable(anyhow!("check failed: {error}")))?;
+                let outcome = service
+                    .check(batch)
+                    .await
+                    .map_err(|error| Failure::unavailable(anyhow!("check failed: {error}")))?;
                 latencies.push(started.elapsed());
+                for (stage, elapsed) in outcome.timings.stages() {
+                    per_stage.entry(*stage).or_default().push(*elapsed);
+                }
             }
         }
         latencies.sort();
+        let stages: serde_json::Map<String, serde_json::Value> = per_stage
+            .iter_mut()
+            .map(|(stage, times)| {
+                times.sort();
+                (
+                    stage.as_str().to_owned(),
+                    json!({"p50_ms": ms(percentile(times, 0.5)), "p99_ms": ms(percentile(times, 0.99))}),
+                )
+            })
+            .collect();
         let row = json!({
             "tools": synthetic.tool_count(),
             "servers": synthetic.servers.len(),
@@ -143,11 +211,16 @@ async fn bench(args: &BenchRunArgs, local: &LocalSettings, printer: &Printer) ->
             "register_tools_per_s": synthetic.tool_count() as f64 / registering.as_secs_f64(),
             "analyze_s": analysing.as_secs_f64(),
             "analyze_findings": findings,
+            "analyze_phases_s": phases,
             "peak_rss_mib": peak_rss_mib(),
             "checks": latencies.len(),
             "check_p50_ms": ms(percentile(&latencies, 0.5)),
             "check_p99_ms": ms(percentile(&latencies, 0.99)),
             "check_max_ms": ms(latencies.last().copied().unwrap_or_default()),
+            "check_stages": stages,
+            "embed_texts": embedding.map(|(texts, _)| texts),
+            "embed_s": embedding.map(|(_, elapsed)| elapsed.as_secs_f64()),
+            "embed_texts_per_s": embedding.map(|(texts, elapsed)| texts as f64 / elapsed.as_secs_f64()),
         });
         if !printer.json() {
             println!(
@@ -163,6 +236,29 @@ async fn bench(args: &BenchRunArgs, local: &LocalSettings, printer: &Printer) ->
                 ms(percentile(&latencies, 0.99)),
                 ms(latencies.last().copied().unwrap_or_default()),
             );
+            println!(
+                "{:>30} load {:.1} s, detect {:.1} s, record {:.1} s",
+                "analyze",
+                phases["load"].as_f64().unwrap_or_default(),
+                phases["detect"].as_f64().unwrap_or_default(),
+                phases["record"].as_f64().unwrap_or_default(),
+            );
+            for (stage, value) in &stages {
+                println!(
+                    "{:>30} check p50 {:>6.2} ms p99 {:>6.2} ms",
+                    stage,
+                    value["p50_ms"].as_f64().unwrap_or_default(),
+                    value["p99_ms"].as_f64().unwrap_or_default()
+                );
+            }
+            if let Some((texts, elapsed)) = embedding {
+                println!(
+                    "{:>30} {texts} fingerprints in {:.1} s ({:.0} texts/s)",
+                    "embedding",
+                    elapsed.as_secs_f64(),
+                    texts as f64 / elapsed.as_secs_f64()
+                );
+            }
         }
         rows.push(row);
     }

@@ -10,7 +10,9 @@ use crate::output::Printer;
 pub async fn run(command: ConflictsCommand, backend: &Backend, printer: &Printer) -> Result<Exit, Failure> {
     match command {
         ConflictsCommand::List(ListConflictsArgs { environment, severity, stage, status, tool }) => {
-            let list = backend.conflicts(&environment, &ConflictFilter { severity, stage, status, tool }).await?;
+            let list = backend
+                .conflicts(&environment, &ConflictFilter { severity, stage, status, tool, ..ConflictFilter::default() })
+                .await?;
             printer.conflicts(&list);
         }
         ConflictsCommand::Show { id } => printer.conflict(&backend.conflict(id).await?),

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use mtgs_core::ServerName;
 
 use crate::stage::ToolIdx;
@@ -95,7 +97,7 @@ impl TermIndex {
         let mut lists: Vec<(&Vec<ToolIdx>, f64)> =
             terms.iter().filter_map(|term| self.postings.get(term).map(|list| (list, self.idf(term)))).collect();
         lists.sort_by_key(|(list, _)| list.len());
-        let mut weights: HashMap<ToolIdx, f64> = HashMap::new();
+        let mut weights: FxHashMap<ToolIdx, f64> = FxHashMap::default();
         let mut visited = 0;
         let mut truncated = false;
         for (list, idf) in lists {
@@ -111,8 +113,13 @@ impl TermIndex {
             }
         }
         let mut ranked: Vec<(ToolIdx, f64)> = weights.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        ranked.truncate(MAX_CANDIDATES);
+        let best_first = |a: &(ToolIdx, f64), b: &(ToolIdx, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        // Only the best few are kept: select them, then sort just those.
+        if ranked.len() > MAX_CANDIDATES {
+            ranked.select_nth_unstable_by(MAX_CANDIDATES - 1, best_first);
+            ranked.truncate(MAX_CANDIDATES);
+        }
+        ranked.sort_by(best_first);
         TermCandidates { tools: ranked.into_iter().map(|(idx, _)| idx).collect(), truncated }
     }
 
@@ -127,14 +134,40 @@ impl TermIndex {
     /// Cosine similarity of two tools' term sets, each term weighted by its IDF. Between
     /// two tools of one server (`same_server`), that server's house vocabulary is left out.
     pub fn cosine(&self, a: &[String], b: &[String], same_server: Option<&ServerName>) -> f64 {
-        let counts = |term: &&String| same_server.is_none_or(|server| !self.is_house_term(server, term));
-        let norm = |terms: &[String]| terms.iter().filter(counts).map(|t| self.idf(t).powi(2)).sum::<f64>().sqrt();
-        let (norm_a, norm_b) = (norm(a), norm(b));
+        let counts = |term: &String| same_server.is_none_or(|server| !self.is_house_term(server, term));
+        // One walk over both sorted lists: each term's weight is looked up once.
+        let (mut norm_a, mut norm_b, mut shared) = (0.0, 0.0, 0.0);
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() || j < b.len() {
+            let order = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) => x.cmp(y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            let term = if order == std::cmp::Ordering::Greater { &b[j] } else { &a[i] };
+            let weight = if counts(term) { self.idf(term).powi(2) } else { 0.0 };
+            match order {
+                std::cmp::Ordering::Less => {
+                    norm_a += weight;
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    norm_b += weight;
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    norm_a += weight;
+                    norm_b += weight;
+                    shared += weight;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
         if norm_a == 0.0 || norm_b == 0.0 {
             return 0.0;
         }
-        let shared: f64 = shared_terms(a, b).filter(counts).map(|t| self.idf(t).powi(2)).sum();
-        shared / (norm_a * norm_b)
+        shared / (norm_a.sqrt() * norm_b.sqrt())
     }
 }
 

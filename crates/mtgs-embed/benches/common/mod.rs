@@ -40,6 +40,12 @@ impl Rng {
 
 /// Every tool definition in `eval/corpus`, servers in file-name order.
 pub fn corpus() -> Vec<ToolDef> {
+    corpus_by_server().into_iter().flat_map(|(_, tools)| tools).collect()
+}
+
+/// The servers of `eval/corpus` (named by file) with their tools, in file-name order:
+/// what `mtgs_detect::synth` recombines (its tool indices follow [`corpus`]'s order).
+pub fn corpus_by_server() -> Vec<(ServerName, Vec<ToolDef>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval/corpus");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .expect("eval/corpus exists")
@@ -47,14 +53,20 @@ pub fn corpus() -> Vec<ToolDef> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "json") && !path.ends_with("skipped.json"))
         .collect();
     paths.sort();
-    let mut tools = Vec::new();
+    let mut servers = Vec::new();
     for path in paths {
         let document: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("readable")).expect("JSON");
-        for tool in document["tools"].as_array().into_iter().flatten() {
-            tools.push(ToolDef::parse(tool).expect("corpus tools are valid").def);
-        }
+        let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
+        let name = ServerName::parse(stem).unwrap_or_else(|_| ServerName::parse("corpus").expect("valid"));
+        let tools = document["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|tool| ToolDef::parse(tool).expect("corpus tools are valid").def)
+            .collect();
+        servers.push((name, tools));
     }
-    tools
+    servers
 }
 
 /// A pronounceable vendor name: two or three consonant-vowel syllables.

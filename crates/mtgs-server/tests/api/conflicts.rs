@@ -69,6 +69,44 @@ async fn a_bad_enum_query_parameter_is_422_naming_it() {
 }
 
 #[tokio::test]
+async fn conflicts_come_a_page_at_a_time_and_the_pages_add_up_to_the_list() {
+    let app = spawn_app().await;
+    // Five servers publishing the same tool: ten pairs, each with at least one conflict.
+    for server in ["jira", "linear", "asana", "trello", "clickup"] {
+        app.register("prod", server, json!([jira_create_task()])).await;
+    }
+    let (_, whole) = app.get("/v1/environments/prod/conflicts?limit=1000").await;
+    let all = ids(&whole);
+    assert!(all.len() >= 10, "{whole}");
+    assert!(whole.get("next_offset").is_none(), "one page holds them all: {whole}");
+
+    let mut paged = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (status, body) = app.get(&format!("/v1/environments/prod/conflicts?limit=3&offset={offset}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(ids(&body).len() <= 3, "{body}");
+        paged.extend(ids(&body));
+        match body["next_offset"].as_u64() {
+            Some(next) => {
+                assert_eq!(next, offset + 3, "{body}");
+                offset = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(paged, all, "the pages, in order, are the list");
+
+    for (query, field) in
+        [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=ten", "limit"), ("offset=-1", "offset")]
+    {
+        let (status, body) = app.get(&format!("/v1/environments/prod/conflicts?{query}")).await;
+        let error = assert_error(status, &body, 422, "invalid_field");
+        assert_eq!(error["field"], field, "{query}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn conflicts_of_an_unknown_environment_are_404() {
     let app = spawn_app().await;
     let (status, body) = app.get("/v1/environments/nowhere/conflicts").await;
