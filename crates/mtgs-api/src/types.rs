@@ -188,6 +188,9 @@ impl From<&mtgs_core::ToolRecord> for Tool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolList {
     pub tools: Vec<Tool>,
+    /// The `offset` of the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u64>,
 }
 
 /// Body of `GET /v1/environments/{env}/conflicts`: a page, most severe first, then by id.

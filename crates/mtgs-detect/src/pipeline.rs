@@ -2,10 +2,11 @@
 //! that check one tool against it or analyse every pair in it.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use mtgs_core::{Finding, ServerName, Severity, StageId, ToolDef, ToolKey};
+use rustc_hash::FxHashSet as HashSet;
 
 use crate::prepared::PreparedTool;
 use crate::stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolIdx, ToolTable};
@@ -180,7 +181,7 @@ impl Detector {
         let Some(candidate) = self.tools.get(idx) else {
             return CheckResult::default();
         };
-        self.examine(candidate, &HashSet::from([idx]))
+        self.examine(candidate, &HashSet::from_iter([idx]))
     }
 
     /// Every pair of registered tools, each reported once (`tool_a` < `tool_b`), in a
@@ -232,9 +233,20 @@ impl Detector {
                 .then_with(|| b_low.cmp(a_low))
         });
         keyed.dedup_by(|(later, _, _), (kept, _, _)| later == kept);
-        let mut findings: Vec<Finding> = keyed.into_iter().map(|(_, _, finding)| finding).collect();
-        findings.sort_unstable_by(|a, b| (&a.tool_a, &a.tool_b, a.stage).cmp(&(&b.tool_a, &b.tool_b, b.stage)));
-        findings
+        // Ordered by keys through each slot's rank among the keys: integers to compare
+        // instead of four strings per comparison.
+        let mut by_key: Vec<(&ToolKey, u32)> = self.tools.iter().map(|(idx, tool)| (&tool.key, idx.0)).collect();
+        by_key.sort_unstable();
+        let mut rank = vec![0u32; self.tools.slots()];
+        for (position, (_, slot)) in by_key.into_iter().enumerate() {
+            rank[slot as usize] = position as u32;
+        }
+        let ranked = |(lo, hi, stage): (u32, u32, StageId)| {
+            let (lo, hi) = (rank[lo as usize], rank[hi as usize]);
+            (lo.min(hi), lo.max(hi), stage)
+        };
+        keyed.sort_unstable_by_key(|(slots, _, _)| ranked(*slots));
+        keyed.into_iter().map(|(_, _, finding)| finding).collect()
     }
 
     fn examine(&self, candidate: &PreparedTool, skipped: &HashSet<ToolIdx>) -> CheckResult {
@@ -255,7 +267,7 @@ impl Detector {
                             .filter(|(_, found)| found.iter().any(|(id, f)| *id == earlier && f.severity >= at_least))
                             .map(|(idx, _)| *idx)
                             .collect(),
-                        _ => HashSet::new(),
+                        _ => HashSet::default(),
                     };
                     let skip = |idx: ToolIdx| skipped.contains(&idx) || closed.contains(&idx);
                     let found =

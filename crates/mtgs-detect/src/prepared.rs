@@ -25,6 +25,8 @@ pub struct PreparedTool {
     pub skeleton: String,
     /// Sorted unique stems of the name, title and description opening.
     pub terms: Vec<String>,
+    /// The terms' ids, sorted: what the term index stores and scores pairs by.
+    pub term_ids: Vec<crate::lexical::TermId>,
     /// Top-level input parameters.
     pub params: BTreeMap<String, ParamShape>,
     /// The embedding of [`crate::semantic::fingerprint`], when the caller computed one.
@@ -58,6 +60,7 @@ impl PreparedTool {
         }
         let mut terms = text::terms(&text_for_terms);
         terms.truncate(MAX_TERMS);
+        let term_ids = crate::lexical::term_ids(&terms);
 
         let params = parameter_shapes(&def.input_schema);
         Self {
@@ -68,6 +71,7 @@ impl PreparedTool {
             folded,
             skeleton,
             terms,
+            term_ids,
             params,
             embedding: None,
             probes: Vec::new(),

@@ -37,6 +37,11 @@ impl ToolTable {
         self.by_key.is_empty()
     }
 
+    /// Slots in use or free: every [`ToolIdx`] is below this.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (ToolIdx, &PreparedTool)> {
         self.slots
             .iter()

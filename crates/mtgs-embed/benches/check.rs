@@ -154,6 +154,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut stage_rows = Vec::new();
     let mut analyses = Vec::new();
+    let mut breakdown = Vec::new();
     for size in sizes {
         let mut rng = Rng(seed);
         let synthetic = synthesize(&servers, &SynthSettings { tools: size, seed, planted: 0.05 });
@@ -240,6 +241,13 @@ fn main() {
             let threads = std::thread::available_parallelism().map_or(1, usize::from);
             let started = Instant::now();
             let found = detector.analyze(threads, &|_, _| {});
+            let mut by_kind: BTreeMap<(String, String), usize> = BTreeMap::new();
+            for finding in &found {
+                *by_kind.entry((format!("{:?}", finding.kind), format!("{:?}", finding.severity))).or_default() += 1;
+            }
+            for ((kind, severity), count) in by_kind {
+                breakdown.push(format!("| {size} | {kind} | {severity} | {count} |"));
+            }
             analyses.push(format!(
                 "| {size} | {:.1} s | {} | {:.0} MiB |",
                 started.elapsed().as_secs_f64(),
@@ -259,6 +267,12 @@ fn main() {
         println!("| tools | analyze (detection, all pairs) | findings | peak RSS so far |");
         println!("|---|---|---|---|");
         for row in analyses {
+            println!("{row}");
+        }
+        println!();
+        println!("| tools | kind | severity | findings |");
+        println!("|---|---|---|---|");
+        for row in breakdown {
             println!("{row}");
         }
     }

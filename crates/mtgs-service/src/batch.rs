@@ -159,6 +159,7 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
                 environment: Some(batch.environment.clone()),
                 server: Some(batch.server.clone()),
                 status: Some(ToolStatus::Active),
+                ..ToolFilter::default()
             })
             .await?
             .into_iter()

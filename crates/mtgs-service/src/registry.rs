@@ -35,6 +35,9 @@ pub(crate) struct CachedDetector {
 pub(crate) struct EnvironmentState {
     pub writes: Mutex<()>,
     pub detector: Arc<RwLock<Option<CachedDetector>>>,
+    /// The health counts last computed, with the environment revision read before
+    /// computing them: current while the revision has not moved on.
+    pub health: std::sync::Mutex<Option<(i64, mtgs_store::HealthCounts)>>,
 }
 
 pub(crate) struct Inner {
@@ -148,6 +151,11 @@ impl Service {
 
     /// The cached detector of `environment`, rebuilt from the store when its generation
     /// moved on. Held for writing, so callers may update it incrementally.
+    ///
+    /// A detector newer than `environment` is current: the row was read before a
+    /// registration that has since committed and updated the detector in place. Taking
+    /// it for stale rebuilt the whole registry under the write lock (seconds at 10k
+    /// tools) whenever a check raced a registration.
     pub(crate) async fn current_detector(
         &self,
         state: &EnvironmentState,
@@ -155,7 +163,7 @@ impl Service {
     ) -> Result<OwnedRwLockWriteGuard<Option<CachedDetector>>> {
         let mut guard = state.detector.clone().write_owned().await;
         let generation = environment.map_or(0, |row| row.generation);
-        if guard.as_ref().is_none_or(|cached| cached.generation != generation) {
+        if guard.as_ref().is_none_or(|cached| cached.generation < generation) {
             let tools = match environment {
                 Some(row) => self.store().live_tools(row.id).await?,
                 None => Vec::new(),
@@ -175,7 +183,7 @@ impl Service {
     ) -> Result<OwnedRwLockReadGuard<Option<CachedDetector>>> {
         let generation = environment.map_or(0, |row| row.generation);
         let guard = state.detector.clone().read_owned().await;
-        if guard.as_ref().is_some_and(|cached| cached.generation == generation) {
+        if guard.as_ref().is_some_and(|cached| cached.generation >= generation) {
             return Ok(guard);
         }
         drop(guard);
@@ -253,7 +261,20 @@ impl Service {
     pub async fn health(&self, environment: &EnvironmentName) -> Result<HealthReport> {
         self.authorize(Permission::Read)?;
         let row = self.existing_environment(environment).await?;
-        let counts = self.store().health_counts(row.id).await?;
+        // Aggregating every conflict takes tens of milliseconds at 10k tools; an unchanged
+        // environment (same revision) answers from memory. Counts computed after reading
+        // revision R are at least as new as R, so keeping them under R never serves
+        // older counts than the revision a caller read.
+        let state = self.environment_state(environment);
+        let cached = *state.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counts = match cached {
+            Some((revision, counts)) if revision == row.revision => counts,
+            _ => {
+                let counts = self.store().health_counts(row.id).await?;
+                *state.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((row.revision, counts));
+                counts
+            }
+        };
         Ok(HealthReport {
             environment: environment.clone(),
             score: HealthReport::score_for(counts.live_tools, &counts.conflicts),

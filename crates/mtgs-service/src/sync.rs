@@ -153,7 +153,7 @@ impl Service {
             .tools(&ToolFilter {
                 environment: Some(server.environment.clone()),
                 server: Some(server.name.clone()),
-                status: None,
+                ..ToolFilter::default()
             })
             .await?
             .into_iter()

@@ -161,6 +161,29 @@ async fn health_falls_with_live_conflicts() {
 }
 
 #[tokio::test]
+async fn health_is_remembered_only_while_nothing_changed_even_on_another_instance() {
+    let app = app().await;
+    let other = open(&app.database_url).await;
+    app.service.register(batch("prod", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+    app.service.register(batch("prod", "salesforce", tool("create_task", "Create a task"))).await.expect("ok");
+    let before = app.service.health(&env("prod")).await.expect("ok");
+    assert_eq!(before.conflicts.critical, 1);
+    assert_eq!(app.service.health(&env("prod")).await.expect("ok"), before, "unchanged, the same");
+
+    // Triage on the other instance: this one's remembered counts must not be served.
+    let conflicts = other.conflicts(&env("prod"), &ConflictFilter::default()).await.expect("ok");
+    let critical =
+        conflicts.iter().find(|c| c.finding.severity == Severity::Critical).expect("the exact-name conflict");
+    other.set_conflict_status(critical.id, ConflictStatus::Suppressed).await.expect("ok");
+    let after = app.service.health(&env("prod")).await.expect("ok");
+    assert_eq!(after.conflicts.critical, 0, "{after:?}");
+
+    // A registration elsewhere moves the tool count.
+    other.register(batch("prod", "weather", tool("get_forecast", "Weather forecast for a city"))).await.expect("ok");
+    assert_eq!(app.service.health(&env("prod")).await.expect("ok").tools, after.tools + 1);
+}
+
+#[tokio::test]
 async fn a_second_instance_sees_registrations_made_by_the_first() {
     let app = app().await;
     let other = open(&app.database_url).await;

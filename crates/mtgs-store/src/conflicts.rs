@@ -82,12 +82,7 @@ pub(crate) async fn list(
         sql.push(" AND (c.tool_lo_id = ").bind(tool_id).push(" OR c.tool_hi_id = ").bind(tool_id).push(")");
     }
     sql.push(MOST_SEVERE_FIRST);
-    if let Some(limit) = filter.limit {
-        sql.push(" LIMIT ").bind(i64::try_from(limit).unwrap_or(i64::MAX));
-        sql.push(" OFFSET ").bind(i64::try_from(filter.offset).unwrap_or(i64::MAX));
-    } else if filter.offset > 0 {
-        sql.push(" LIMIT -1 OFFSET ").bind(i64::try_from(filter.offset).unwrap_or(i64::MAX));
-    }
+    sql.page(filter.limit, filter.offset);
     sql.build().fetch_all(&mut *conn).await?.iter().map(conflict_from_row).collect()
 }
 
@@ -153,6 +148,7 @@ pub(crate) async fn set_status(
     if done.rows_affected() == 0 {
         return Ok(None);
     }
+    crate::environments::bump_revision(conn, crate::environments::Owner::Conflict(id)).await?;
     by_id(conn, id).await
 }
 
@@ -170,17 +166,17 @@ pub(crate) async fn health(conn: &mut AnyConnection, environment_id: i64) -> Res
     };
 
     // A conflict with a tool that is no longer deployed (blocked, removed) cannot confuse
-    // an agent, whatever its triage status.
-    let mut sql = Sql::new(
-        "SELECT c.severity, COUNT(*) AS conflicts FROM conflicts c \
-         JOIN tools lo ON lo.id = c.tool_lo_id JOIN tools hi ON hi.id = c.tool_hi_id \
-         WHERE c.environment_id = ",
-    );
-    sql.bind(environment_id).push(&format!(
-        " AND c.status IN ({statuses}) AND lo.status IN ({live}) AND hi.status IN ({live}) GROUP BY c.severity",
-        statuses = *LIVE_CONFLICT_STATUSES,
-        live = *LIVE_TOOL_STATUSES,
-    ));
+    // an agent, whatever its triage status. Those tools are few: testing each conflict
+    // against their list beats joining both of its tools (70 ms instead of seconds for
+    // 170k conflicts on SQLite).
+    let mut sql = Sql::new("SELECT c.severity, COUNT(*) AS conflicts FROM conflicts c WHERE c.environment_id = ");
+    sql.bind(environment_id);
+    sql.push(&format!(" AND c.status IN ({}) ", *LIVE_CONFLICT_STATUSES));
+    for side in ["c.tool_lo_id", "c.tool_hi_id"] {
+        sql.push(&format!(" AND {side} NOT IN (SELECT id FROM tools WHERE environment_id = "));
+        sql.bind(environment_id).push(&format!(" AND status NOT IN ({}))", *LIVE_TOOL_STATUSES));
+    }
+    sql.push(" GROUP BY c.severity");
     for row in sql.build().fetch_all(&mut *conn).await? {
         let severity: Severity = enum_column(&row, "severity", "conflicts")?;
         let number = count(&row, "conflicts", "conflicts")?;
@@ -323,6 +319,7 @@ pub(crate) async fn record_findings(
             conflict_ids.get(slot).and_then(|id| tracked.get(id)).cloned().ok_or(sqlx::Error::RowNotFound.into())
         })
         .collect::<Result<_>>()?;
+    crate::environments::bump_revision(conn, crate::environments::Owner::Environment(environment_id)).await?;
     Ok(sync)
 }
 

@@ -11,7 +11,7 @@ use crate::{EnvironmentRow, Result};
 /// `sqlx::query` takes `&'static str`: the column list is shared through `concat!`.
 macro_rules! select_environment {
     ($tail:literal) => {
-        concat!("SELECT id, name, generation, created_at FROM environments ", $tail)
+        concat!("SELECT id, name, generation, revision, created_at FROM environments ", $tail)
     };
 }
 
@@ -20,6 +20,7 @@ fn environment_from_row(row: &AnyRow) -> Result<EnvironmentRow> {
         id: int(row, "id")?,
         name: name_column(row, "name", "environments", EnvironmentName::parse)?,
         generation: int(row, "generation")?,
+        revision: int(row, "revision")?,
         created_at: int(row, "created_at")?,
     })
 }
@@ -52,6 +53,32 @@ pub(crate) async fn ensure(conn: &mut AnyConnection, name: &EnvironmentName, now
     .execute(&mut *conn)
     .await?;
     by_name(conn, name).await?.ok_or(sqlx::Error::RowNotFound.into())
+}
+
+/// Moves on the revision of the environment `owner` names: the environment itself, or
+/// the one a tool or a conflict belongs to.
+pub(crate) async fn bump_revision(conn: &mut AnyConnection, owner: Owner) -> Result<()> {
+    let sql = match owner {
+        Owner::Environment(_) => "UPDATE environments SET revision = revision + 1 WHERE id = $1",
+        Owner::Tool(_) => {
+            "UPDATE environments SET revision = revision + 1 WHERE id = (SELECT environment_id FROM tools WHERE id = $1)"
+        }
+        Owner::Conflict(_) => {
+            "UPDATE environments SET revision = revision + 1 \
+             WHERE id = (SELECT environment_id FROM conflicts WHERE id = $1)"
+        }
+    };
+    let (Owner::Environment(id) | Owner::Tool(id) | Owner::Conflict(id)) = owner;
+    sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// What a revision bump names: the environment, or a row of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Owner {
+    Environment(i64),
+    Tool(i64),
+    Conflict(i64),
 }
 
 /// Fails with `RowNotFound` when there is no such environment.

@@ -62,6 +62,10 @@ pub struct EnvironmentRow {
     /// Bumped by every write that changes the environment's set of live tools; an
     /// in-memory detection index built at generation G is current while this is G.
     pub generation: i64,
+    /// Bumped by every write that can change the environment's health (tools added or
+    /// changing status, findings recorded, conflicts triaged): equal revisions, equal
+    /// health.
+    pub revision: i64,
     pub created_at: i64,
 }
 
@@ -71,6 +75,9 @@ pub struct ToolFilter {
     pub environment: Option<EnvironmentName>,
     pub server: Option<ServerName>,
     pub status: Option<ToolStatus>,
+    /// At most this many, after skipping `offset` in the list's order; `None` for all.
+    pub limit: Option<u64>,
+    pub offset: u64,
 }
 
 /// Filters for [`Store::conflicts`]; `None` matches everything.

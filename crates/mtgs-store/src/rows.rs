@@ -94,6 +94,17 @@ impl Sql {
         self
     }
 
+    /// `LIMIT … OFFSET …` for one page of an ordered list: `limit` rows (all when `None`)
+    /// after skipping `offset`. Written the same for SQLite and PostgreSQL, which has no
+    /// `LIMIT -1`.
+    pub(crate) fn page(&mut self, limit: Option<u64>, offset: u64) -> &mut Self {
+        let limit = limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+        if limit != i64::MAX || offset > 0 {
+            self.push(" LIMIT ").bind(limit).push(" OFFSET ").bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        }
+        self
+    }
+
     /// Binds each value and writes their placeholders separated by commas; an empty list
     /// writes `NULL`, so `x IN (NULL)` matches nothing.
     pub(crate) fn bind_list<P: Into<Param>>(&mut self, values: impl IntoIterator<Item = P>) -> &mut Self {

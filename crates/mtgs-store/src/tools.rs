@@ -55,6 +55,7 @@ pub(crate) async fn list(conn: &mut AnyConnection, filter: &ToolFilter) -> Resul
         sql.push(" AND t.status = ").bind(status.as_str());
     }
     sql.push(" ORDER BY e.name, s.name, t.name");
+    sql.page(filter.limit, filter.offset);
     sql.build().fetch_all(&mut *conn).await?.iter().map(tool_from_row).collect()
 }
 
@@ -119,6 +120,7 @@ pub(crate) async fn upsert(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
+    crate::environments::bump_revision(conn, crate::environments::Owner::Environment(environment_id)).await?;
     let environment: String = sqlx::query_scalar("SELECT name FROM environments WHERE id = $1")
         .bind(environment_id)
         .fetch_one(&mut *conn)
@@ -149,6 +151,7 @@ pub(crate) async fn set_status(conn: &mut AnyConnection, tool_id: i64, status: T
     if done.rows_affected() == 0 {
         return Err(sqlx::Error::RowNotFound.into());
     }
+    crate::environments::bump_revision(conn, crate::environments::Owner::Tool(tool_id)).await?;
     Ok(())
 }
 
@@ -178,7 +181,9 @@ pub(crate) async fn resolve_ids<'k>(
     let chunks = if whole { [].chunks(1) } else { wanted.chunks(CHUNK / 2) };
     for chunk in chunks {
         // The keys as a table, joined through the unique (environment, name) and
-        // (environment, server, name) indexes: one index probe per key.
+        // (environment, server, name) indexes: one index probe per key. CROSS JOIN fixes
+        // that order for SQLite, whose planner (3.51) otherwise scans the environment's
+        // tools and the keys for each (136 ms instead of 0.8 ms for 200 keys at 20k tools).
         let mut sql = Sql::new("SELECT t.id, s.name AS server, t.name FROM (VALUES ");
         for (index, key) in chunk.iter().enumerate() {
             if index > 0 {
@@ -186,8 +191,8 @@ pub(crate) async fn resolve_ids<'k>(
             }
             sql.push("(").bind(key.server.as_str()).push(", ").bind(key.name.as_str()).push(")");
         }
-        sql.push(") AS k JOIN servers s ON s.environment_id = ").bind(environment_id);
-        sql.push(" AND s.name = k.column1 JOIN tools t ON t.environment_id = s.environment_id");
+        sql.push(") AS k CROSS JOIN servers s CROSS JOIN tools t WHERE s.environment_id = ").bind(environment_id);
+        sql.push(" AND s.name = k.column1 AND t.environment_id = s.environment_id");
         sql.push(" AND t.server_id = s.id AND t.name = k.column2");
         for row in sql.build().fetch_all(&mut *conn).await? {
             found.insert((text(&row, "server")?, text(&row, "name")?), int(&row, "id")?);

@@ -186,11 +186,21 @@ async fn tool_filters_match_environment_server_and_status_in_name_order() -> Tes
         environment: Some(environment("dev")),
         server: Some(server("github")),
         status: Some(ToolStatus::Active),
+        ..ToolFilter::default()
     };
     assert_eq!(
         names(fixture.store.tools(&github_active).await?),
         ["dev:github/create_issue", "dev:github/list_issues"]
     );
+    // Pages are slices of the same order; an offset alone reads to the end.
+    let page = |limit, offset| ToolFilter { limit, offset, ..dev_only.clone() };
+    assert_eq!(
+        names(fixture.store.tools(&page(Some(2), 0)).await?),
+        ["dev:github/create_issue", "dev:github/list_issues"]
+    );
+    assert_eq!(names(fixture.store.tools(&page(Some(2), 2)).await?), ["dev:jira/create_issue"]);
+    assert_eq!(names(fixture.store.tools(&page(None, 1)).await?), ["dev:github/list_issues", "dev:jira/create_issue"]);
+    assert!(fixture.store.tools(&page(Some(5), 3)).await?.is_empty());
     let blocked = ToolFilter { status: Some(ToolStatus::Blocked), ..ToolFilter::default() };
     assert_eq!(names(fixture.store.tools(&blocked).await?), ["dev:jira/create_issue"]);
     let nowhere = ToolFilter { environment: Some(environment("staging")), ..ToolFilter::default() };

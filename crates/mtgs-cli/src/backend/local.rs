@@ -63,7 +63,7 @@ impl Local {
 
     pub async fn tools(&self, filter: &ToolFilter) -> Result<ToolList, Failure> {
         let tools = self.service.tools(filter).await.map_err(failure)?;
-        Ok(ToolList { tools: tools.iter().map(mtgs_api::Tool::from).collect() })
+        Ok(ToolList { tools: tools.iter().map(mtgs_api::Tool::from).collect(), next_offset: None })
     }
 
     pub async fn conflicts(

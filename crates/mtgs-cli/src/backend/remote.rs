@@ -115,8 +115,31 @@ impl Remote {
         if let Some(status) = filter.status {
             query.push(("status", status.to_string()));
         }
-        let url = self.url("/v1/tools", &query)?;
-        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+        let tools = self.every_page("/v1/tools", &query, |page: ToolList| (page.tools, page.next_offset)).await?;
+        Ok(ToolList { tools, next_offset: None })
+    }
+
+    /// Every page of a paged list, the largest the server allows at a time.
+    async fn every_page<P: serde::de::DeserializeOwned, T>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        items: impl Fn(P) -> (Vec<T>, Option<u64>),
+    ) -> Result<Vec<T>, Failure> {
+        let mut all: Vec<T> = Vec::new();
+        let mut offset = 0;
+        loop {
+            let mut page_query = query.to_vec();
+            page_query.push(("limit", "1000".to_owned()));
+            page_query.push(("offset", offset.to_string()));
+            let url = self.url(path, &page_query)?;
+            let (page, next) = items(self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await?);
+            all.extend(page);
+            match next {
+                Some(next) if next > offset => offset = next,
+                _ => return Ok(all),
+            }
+        }
     }
 
     pub async fn conflicts(
@@ -137,21 +160,9 @@ impl Remote {
         if let Some(tool) = &filter.tool {
             query.push(("tool", tool.to_string()));
         }
-        // Every page, the largest the server allows at a time.
-        let mut all: Vec<Conflict> = Vec::new();
-        let mut offset = 0;
-        loop {
-            let mut page_query = query.clone();
-            page_query.push(("limit", "1000".to_owned()));
-            page_query.push(("offset", offset.to_string()));
-            let url = self.url(&format!("/v1/environments/{environment}/conflicts"), &page_query)?;
-            let page: ConflictList = self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await?;
-            all.extend(page.conflicts);
-            match page.next_offset {
-                Some(next) if next > offset => offset = next,
-                _ => return Ok(ConflictList { conflicts: all, next_offset: None }),
-            }
-        }
+        let path = format!("/v1/environments/{environment}/conflicts");
+        let conflicts = self.every_page(&path, &query, |page: ConflictList| (page.conflicts, page.next_offset)).await?;
+        Ok(ConflictList { conflicts, next_offset: None })
     }
 
     pub async fn conflict(&self, id: i64) -> Result<Conflict, Failure> {

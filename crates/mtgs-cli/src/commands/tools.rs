@@ -32,7 +32,10 @@ pub async fn run(command: ToolsCommand, target: &Target, printer: &Printer) -> R
             Ok(verdict_exit(response.verdict))
         }
         ToolsCommand::List(ListToolsArgs { environment, server, status }) => {
-            let list = Backend::connect(target).await?.tools(&ToolFilter { environment, server, status }).await?;
+            let list = Backend::connect(target)
+                .await?
+                .tools(&ToolFilter { environment, server, status, ..ToolFilter::default() })
+                .await?;
             printer.tools(&list);
             Ok(Exit::Success)
         }

@@ -19,7 +19,7 @@ use crate::prepared::PreparedTool;
 use crate::stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolIdx};
 use crate::text;
 pub use edit::{EditIndex, bounded_distance};
-pub use terms::TermIndex;
+pub use terms::{TermId, TermIndex, term_id, term_ids};
 
 /// Description similarity (IDF-weighted cosine of terms) above which two descriptions
 /// are taken to describe the same job. Starting values, to be tuned on the eval corpus.
@@ -78,7 +78,7 @@ impl Stage for LexicalStage {
         push(&mut self.skeletons, &tool.skeleton, idx);
         push(&mut self.stems, &tool.word_stems.join(" "), idx);
         self.near.insert(idx, &tool.folded.chars().collect::<Vec<_>>());
-        self.terms.insert(idx, &tool.key.server, &tool.terms);
+        self.terms.insert(idx, &tool.key.server, &tool.term_ids);
     }
 
     fn remove(&mut self, idx: ToolIdx, tool: &PreparedTool) {
@@ -87,7 +87,7 @@ impl Stage for LexicalStage {
         pull(&mut self.skeletons, &tool.skeleton, idx);
         pull(&mut self.stems, &tool.word_stems.join(" "), idx);
         self.near.remove(idx, &tool.folded.chars().collect::<Vec<_>>());
-        self.terms.remove(idx, &tool.key.server, &tool.terms);
+        self.terms.remove(idx, &tool.key.server, &tool.term_ids);
     }
 
     fn examine(
@@ -111,7 +111,7 @@ impl Stage for LexicalStage {
             pairs.extend(map_hit.iter().copied());
         }
         pairs.extend(self.near.candidates(&folded));
-        let by_terms = self.terms.candidates(&candidate.terms, examination.skip);
+        let by_terms = self.terms.candidates(&candidate.term_ids, examination.skip);
         if by_terms.truncated {
             diagnostics.push(Diagnostic {
                 stage: StageId::Lexical,
@@ -168,7 +168,7 @@ impl LexicalStage {
     fn assess(&self, a: &PreparedTool, b: &PreparedTool, a_folded: &[char]) -> Option<Assessment> {
         // Two tools of one server are compared without that server's house vocabulary.
         let one_server = (a.key.server == b.key.server).then_some(&a.key.server);
-        let description = round(self.terms.cosine(&a.terms, &b.terms, one_server));
+        let description = round(self.terms.cosine(&a.term_ids, &b.term_ids, one_server));
         if a.def.name == b.def.name {
             let evidence = json!({"name": a.def.name, "description_similarity": description});
             return Some((ConflictKind::ExactName, Severity::Critical, 1.0, evidence));

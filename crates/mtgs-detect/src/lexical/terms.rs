@@ -2,9 +2,9 @@
 //! the most informative words with this one" by visiting posting lists rarest first
 //! under a fixed budget, never by scanning the registry.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use mtgs_core::ServerName;
 
@@ -20,7 +20,26 @@ pub const MAX_CANDIDATES: usize = 64;
 #[derive(Debug, Default, Clone)]
 struct ServerTerms {
     tools: usize,
-    counts: HashMap<String, usize>,
+    counts: FxHashMap<TermId, usize>,
+}
+
+/// A term as the index keys it: a 64-bit hash of its text. Comparing and looking up
+/// integers instead of strings is what makes scoring a pair cheap; two of a registry's
+/// hundred thousand terms share a hash with odds of about one in a billion, and a
+/// collision would only merge two words' weights.
+pub type TermId = u64;
+
+/// The [`TermId`] of `term`.
+pub fn term_id(term: &str) -> TermId {
+    FxBuildHasher.hash_one(term)
+}
+
+/// The ids of sorted unique terms, sorted and unique (what [`TermIndex`] takes).
+pub fn term_ids(terms: &[String]) -> Vec<TermId> {
+    let mut ids: Vec<TermId> = terms.iter().map(|term| term_id(term)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// Within one server, a term that at least this share of its tools use is the server's
@@ -29,11 +48,16 @@ pub const HOUSE_TERM_SHARE: f64 = 0.3;
 /// Servers with fewer tools than this have no house vocabulary to speak of.
 pub const HOUSE_TERM_MIN_TOOLS: usize = 5;
 
+thread_local! {
+    /// Scratch for [`TermIndex::candidates`]: zero everywhere between calls.
+    static WEIGHTS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct TermIndex {
-    postings: HashMap<String, Vec<ToolIdx>>,
+    postings: FxHashMap<TermId, Vec<ToolIdx>>,
     tools: usize,
-    servers: HashMap<ServerName, ServerTerms>,
+    servers: FxHashMap<ServerName, ServerTerms>,
 }
 
 /// The result of a query: candidates by accumulated weight, and whether the budget cut
@@ -45,19 +69,19 @@ pub struct TermCandidates {
 }
 
 impl TermIndex {
-    pub fn insert(&mut self, idx: ToolIdx, server: &ServerName, terms: &[String]) {
+    pub fn insert(&mut self, idx: ToolIdx, server: &ServerName, terms: &[TermId]) {
         for term in terms {
-            self.postings.entry(term.clone()).or_default().push(idx);
+            self.postings.entry(*term).or_default().push(idx);
         }
         self.tools += 1;
         let house = self.servers.entry(server.clone()).or_default();
         house.tools += 1;
         for term in terms {
-            *house.counts.entry(term.clone()).or_default() += 1;
+            *house.counts.entry(*term).or_default() += 1;
         }
     }
 
-    pub fn remove(&mut self, idx: ToolIdx, server: &ServerName, terms: &[String]) {
+    pub fn remove(&mut self, idx: ToolIdx, server: &ServerName, terms: &[TermId]) {
         if let Some(house) = self.servers.get_mut(server) {
             house.tools = house.tools.saturating_sub(1);
             for term in terms {
@@ -82,37 +106,58 @@ impl TermIndex {
 
     /// How many registered tools hold `term`.
     pub fn document_frequency(&self, term: &str) -> usize {
-        self.postings.get(term).map_or(0, Vec::len)
+        self.frequency(term_id(term))
+    }
+
+    fn frequency(&self, term: TermId) -> usize {
+        self.postings.get(&term).map_or(0, Vec::len)
     }
 
     /// Inverse document frequency, `ln(1 + (N + 1) / (df + 1))`: high for rare terms,
     /// and smoothed so that in a registry of three tools a word two of them share is not
     /// discounted as if it were common.
     pub fn idf(&self, term: &str) -> f64 {
-        (1.0 + (self.tools as f64 + 1.0) / (self.document_frequency(term) as f64 + 1.0)).ln()
+        self.idf_of(term_id(term))
+    }
+
+    fn idf_of(&self, term: TermId) -> f64 {
+        (1.0 + (self.tools as f64 + 1.0) / (self.frequency(term) as f64 + 1.0)).ln()
     }
 
     /// Tools sharing informative terms with `terms`, best first, skipping `skip`.
-    pub fn candidates(&self, terms: &[String], skip: &dyn Fn(ToolIdx) -> bool) -> TermCandidates {
+    pub fn candidates(&self, terms: &[TermId], skip: &dyn Fn(ToolIdx) -> bool) -> TermCandidates {
         let mut lists: Vec<(&Vec<ToolIdx>, f64)> =
-            terms.iter().filter_map(|term| self.postings.get(term).map(|list| (list, self.idf(term)))).collect();
+            terms.iter().filter_map(|term| self.postings.get(term).map(|list| (list, self.idf_of(*term)))).collect();
         lists.sort_by_key(|(list, _)| list.len());
-        let mut weights: FxHashMap<ToolIdx, f64> = FxHashMap::default();
         let mut visited = 0;
         let mut truncated = false;
-        for (list, idf) in lists {
-            if visited + list.len() > POSTING_BUDGET {
-                truncated = true;
-                break;
-            }
-            visited += list.len();
-            for &idx in list {
-                if !skip(idx) {
-                    *weights.entry(idx).or_default() += idf * idf;
+        // Weights accumulate in a dense per-thread array indexed by slot (a hash map
+        // spent most of this search growing and hashing); `touched` lists the slots to
+        // read back and reset.
+        let mut ranked: Vec<(ToolIdx, f64)> = WEIGHTS.with_borrow_mut(|weights| {
+            let mut touched: Vec<ToolIdx> = Vec::new();
+            for (list, idf) in lists {
+                if visited + list.len() > POSTING_BUDGET {
+                    truncated = true;
+                    break;
+                }
+                visited += list.len();
+                for &idx in list {
+                    let slot = idx.0 as usize;
+                    if slot >= weights.len() {
+                        weights.resize(slot + 1, 0.0);
+                    }
+                    if weights[slot] == 0.0 {
+                        if skip(idx) {
+                            continue;
+                        }
+                        touched.push(idx);
+                    }
+                    weights[slot] += idf * idf;
                 }
             }
-        }
-        let mut ranked: Vec<(ToolIdx, f64)> = weights.into_iter().collect();
+            touched.into_iter().map(|idx| (idx, std::mem::take(&mut weights[idx.0 as usize]))).collect()
+        });
         let best_first = |a: &(ToolIdx, f64), b: &(ToolIdx, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         // Only the best few are kept: select them, then sort just those.
         if ranked.len() > MAX_CANDIDATES {
@@ -125,16 +170,20 @@ impl TermIndex {
 
     /// Whether `term` is `server`'s house vocabulary (see [`HOUSE_TERM_SHARE`]).
     pub fn is_house_term(&self, server: &ServerName, term: &str) -> bool {
+        self.is_house(server, term_id(term))
+    }
+
+    fn is_house(&self, server: &ServerName, term: TermId) -> bool {
         self.servers.get(server).is_some_and(|house| {
             house.tools >= HOUSE_TERM_MIN_TOOLS
-                && house.counts.get(term).is_some_and(|count| *count as f64 >= HOUSE_TERM_SHARE * house.tools as f64)
+                && house.counts.get(&term).is_some_and(|count| *count as f64 >= HOUSE_TERM_SHARE * house.tools as f64)
         })
     }
 
     /// Cosine similarity of two tools' term sets, each term weighted by its IDF. Between
     /// two tools of one server (`same_server`), that server's house vocabulary is left out.
-    pub fn cosine(&self, a: &[String], b: &[String], same_server: Option<&ServerName>) -> f64 {
-        let counts = |term: &String| same_server.is_none_or(|server| !self.is_house_term(server, term));
+    pub fn cosine(&self, a: &[TermId], b: &[TermId], same_server: Option<&ServerName>) -> f64 {
+        let counts = |term: TermId| same_server.is_none_or(|server| !self.is_house(server, term));
         // One walk over both sorted lists: each term's weight is looked up once.
         let (mut norm_a, mut norm_b, mut shared) = (0.0, 0.0, 0.0);
         let (mut i, mut j) = (0, 0);
@@ -144,8 +193,8 @@ impl TermIndex {
                 (Some(_), None) => std::cmp::Ordering::Less,
                 _ => std::cmp::Ordering::Greater,
             };
-            let term = if order == std::cmp::Ordering::Greater { &b[j] } else { &a[i] };
-            let weight = if counts(term) { self.idf(term).powi(2) } else { 0.0 };
+            let term = if order == std::cmp::Ordering::Greater { b[j] } else { a[i] };
+            let weight = if counts(term) { self.idf_of(term).powi(2) } else { 0.0 };
             match order {
                 std::cmp::Ordering::Less => {
                     norm_a += weight;

@@ -5,16 +5,12 @@ use mtgs_api::{ApiError, ConflictList};
 use mtgs_core::{ConflictStatus, Severity, StageId};
 use mtgs_service::ConflictFilter;
 
-use super::{environment_from_path, id_from_path};
+use super::{Page, environment_from_path, id_from_path};
 use crate::convert;
 use crate::error::ErrorResponse;
 use mtgs_core::json_type;
 
 use crate::extract::{Acting, JsonObject, PathParam, QueryParams};
-
-/// Conflicts per page unless `?limit=` says otherwise, and at most.
-pub const DEFAULT_PAGE: u64 = 100;
-pub const MAX_PAGE: u64 = 1_000;
 
 /// `?severity=&stage=&status=&tool=SERVER/NAME&limit=&offset=`, all optional; one page
 /// at a time (a registry's conflicts can run to hundreds of thousands).
@@ -33,24 +29,14 @@ pub async fn list(
             .map(|raw| convert::parse_tool_key(&raw).map_err(|error| error.within("tool")))
             .transpose()?,
         limit: None,
-        offset: query
-            .take_parsed("offset", |raw| {
-                raw.parse::<u64>().map_err(|_| format!("expected a whole number of conflicts to skip, found {raw:?}"))
-            })?
-            .unwrap_or(0),
+        offset: 0,
     };
-    let limit = query
-        .take_parsed("limit", |raw| match raw.parse::<u64>() {
-            Ok(limit @ 1..=MAX_PAGE) => Ok(limit),
-            _ => Err(format!("expected a page size from 1 to {MAX_PAGE}, found {raw:?}")),
-        })?
-        .unwrap_or(DEFAULT_PAGE);
+    let page = Page::from_query(&mut query, "conflicts")?;
     query.finish(&["severity", "stage", "status", "tool", "limit", "offset"])?;
-    // One more than the page tells whether another page follows.
-    let mut conflicts =
-        service.conflicts(&environment, &ConflictFilter { limit: Some(limit + 1), ..filter.clone() }).await?;
-    let next_offset = (conflicts.len() as u64 > limit).then(|| filter.offset + limit);
-    conflicts.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let mut conflicts = service
+        .conflicts(&environment, &ConflictFilter { limit: Some(page.fetch()), offset: page.offset, ..filter })
+        .await?;
+    let next_offset = page.cut(&mut conflicts);
     Ok(Json(ConflictList { conflicts: conflicts.iter().map(mtgs_api::Conflict::from).collect(), next_offset }))
 }
 

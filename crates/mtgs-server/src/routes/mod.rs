@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use crate::auth::{Auth, AuthSettings};
 use crate::error::ErrorResponse;
+use crate::extract::QueryParams;
 
 /// The header that identifies a request in the logs and in its response.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -108,6 +109,49 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".to_owned());
     ErrorResponse(ApiError::new(ErrorCode::Internal, format!("the server panicked: {detail}"))).into_response()
+}
+
+/// Items per page unless `?limit=` says otherwise, and at most.
+pub const DEFAULT_PAGE: u64 = 100;
+pub const MAX_PAGE: u64 = 1_000;
+
+/// `?limit=&offset=` of a paged list (tools, conflicts: a registry's can run to hundreds
+/// of thousands).
+#[derive(Debug, Clone, Copy)]
+struct Page {
+    limit: u64,
+    offset: u64,
+}
+
+impl Page {
+    /// Reads `limit` (1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`]) and `offset` (default
+    /// 0); errors name the parameter. `items` names what is listed, for the messages.
+    fn from_query(query: &mut QueryParams, items: &str) -> Result<Self, ApiError> {
+        let offset = query
+            .take_parsed("offset", |raw| {
+                raw.parse::<u64>().map_err(|_| format!("expected a whole number of {items} to skip, found {raw:?}"))
+            })?
+            .unwrap_or(0);
+        let limit = query
+            .take_parsed("limit", |raw| match raw.parse::<u64>() {
+                Ok(limit @ 1..=MAX_PAGE) => Ok(limit),
+                _ => Err(format!("expected a page size from 1 to {MAX_PAGE}, found {raw:?}")),
+            })?
+            .unwrap_or(DEFAULT_PAGE);
+        Ok(Self { limit, offset })
+    }
+
+    /// Rows to ask the store for: one more than the page tells whether another follows.
+    fn fetch(self) -> u64 {
+        self.limit + 1
+    }
+
+    /// Cuts what [`Page::fetch`] returned to the page; the next page's offset, if any.
+    fn cut<T>(self, items: &mut Vec<T>) -> Option<u64> {
+        let more = items.len() as u64 > self.limit;
+        items.truncate(usize::try_from(self.limit).unwrap_or(usize::MAX));
+        more.then(|| self.offset + self.limit)
+    }
 }
 
 /// An environment name from the path, errors naming `environment`.

@@ -11,6 +11,7 @@ use crate::convert;
 use crate::error::ErrorResponse;
 use mtgs_core::json_type;
 
+use super::Page;
 use crate::extract::{Acting, JsonObject, QueryParams};
 
 /// Reads `{environment, server, tools: [Tool]}`; every error names its field
@@ -66,15 +67,16 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(convert::register_response(&environment, &outcome)?)))
 }
 
-/// `?environment=&server=&status=`, all optional.
+/// `?environment=&server=&status=&limit=&offset=`, all optional; one page at a time.
 pub async fn list(Acting(service): Acting, mut query: QueryParams) -> Result<Json<ToolList>, ErrorResponse> {
-    let filter = ToolFilter {
-        environment: query
-            .take_parsed("environment", |raw| EnvironmentName::parse(raw).map_err(|error| error.reason))?,
-        server: query.take_parsed("server", |raw| ServerName::parse(raw).map_err(|error| error.reason))?,
-        status: query.take_parsed("status", str::parse::<ToolStatus>)?,
-    };
-    query.finish(&["environment", "server", "status"])?;
-    let tools = service.tools(&filter).await?;
-    Ok(Json(ToolList { tools: tools.iter().map(mtgs_api::Tool::from).collect() }))
+    let environment =
+        query.take_parsed("environment", |raw| EnvironmentName::parse(raw).map_err(|error| error.reason))?;
+    let server = query.take_parsed("server", |raw| ServerName::parse(raw).map_err(|error| error.reason))?;
+    let status = query.take_parsed("status", str::parse::<ToolStatus>)?;
+    let page = Page::from_query(&mut query, "tools")?;
+    query.finish(&["environment", "server", "status", "limit", "offset"])?;
+    let filter = ToolFilter { environment, server, status, limit: Some(page.fetch()), offset: page.offset };
+    let mut tools = service.tools(&filter).await?;
+    let next_offset = page.cut(&mut tools);
+    Ok(Json(ToolList { tools: tools.iter().map(mtgs_api::Tool::from).collect(), next_offset }))
 }

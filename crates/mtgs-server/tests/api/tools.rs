@@ -120,6 +120,20 @@ async fn list_tools_filters_by_environment_server_and_status() {
     assert_eq!(tool["definition"], salesforce_create_task(), "the definition round-trips");
     assert!(tool["definition_hash"].as_str().is_some_and(|hash| hash.len() == 64));
     assert!(tool["id"].is_i64() && tool["created_at"].is_i64() && tool["updated_at"].is_i64());
+
+    // One page at a time: the pages, in order, are the list.
+    let (_, whole) = app.get("/v1/tools").await;
+    assert!(whole.get("next_offset").is_none(), "one page holds them all: {whole}");
+    let (_, first) = app.get("/v1/tools?limit=2").await;
+    assert_eq!(first["next_offset"], 2, "{first}");
+    let (_, rest) = app.get("/v1/tools?limit=2&offset=2").await;
+    assert!(rest.get("next_offset").is_none(), "{rest}");
+    assert_eq!([names(&first), names(&rest)].concat(), names(&whole));
+    for (query, field) in [("limit=0", "limit"), ("limit=1001", "limit"), ("offset=x", "offset")] {
+        let (status, body) = app.get(&format!("/v1/tools?{query}")).await;
+        let error = assert_error(status, &body, 422, "invalid_field");
+        assert_eq!(error["field"], field, "{query}: {body}");
+    }
 }
 
 #[tokio::test]
