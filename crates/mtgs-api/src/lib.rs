@@ -18,8 +18,8 @@ pub use mtgs_core::SyncReport;
 pub use types::{
     AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictCounts, ConflictList,
     CreatedApiKey, Health, LastSync, Lint, Liveness, McpServer, McpServerList, Me, Progress, Readiness,
-    RegisterResponse, RegisteredTool, SetConflictStatusRequest, Simulation, SimulationRequestBody, Tool,
-    ToolBatchRequest, ToolList, ToolRef, Warning,
+    RecommendationList, RegisterResponse, RegisteredTool, SetConflictStatusRequest, Simulation, SimulationRequestBody,
+    Tool, ToolBatchRequest, ToolList, ToolRef, Warning,
 };
 
 /// Largest request body the server accepts, in bytes (413 `payload_too_large` above it).

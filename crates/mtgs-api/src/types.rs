@@ -202,6 +202,14 @@ pub struct ConflictList {
     pub next_offset: Option<u64>,
 }
 
+/// Body of `GET /v1/conflicts/{id}/recommendations`: fixes for the conflict, each with
+/// the pipeline's verdict on the patched registry, resolving ones first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommendationList {
+    pub conflict: i64,
+    pub recommendations: Vec<mtgs_core::Recommendation>,
+}
+
 /// Body of `PATCH /v1/conflicts/{id}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetConflictStatusRequest {

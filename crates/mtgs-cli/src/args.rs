@@ -395,6 +395,11 @@ pub struct EvalArgs {
     /// Calibration runs: skip the all-pairs analysis and score routing only.
     #[arg(long, hide = true)]
     pub routing_only: bool,
+    /// Also verify recommendations for up to N conflicts of each kind at --min-severity or
+    /// above (every conflict of the corpus, not only labelled pairs): the share for which
+    /// a fix lowers the severity, per conflict kind and per fix kind, with examples.
+    #[arg(long, value_name = "N")]
+    pub recommendations: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -491,6 +496,20 @@ pub enum ConflictsCommand {
     Show {
         /// Conflict id.
         id: i64,
+    },
+    /// Show fixes for a conflict (renames, description rewrites, narrower parameters,
+    /// retirement of a duplicate), each verified by re-running detection with the fix
+    /// applied; --apply registers the chosen fix's patched definition, which goes through
+    /// approval like any change (exit 1 while it waits for one).
+    Fix {
+        /// Conflict id.
+        id: i64,
+        /// Register the patched definition of the fix numbered --pick.
+        #[arg(long)]
+        apply: bool,
+        /// Which fix --apply registers, by its number in the list (1 = the best).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        pick: u16,
     },
     /// Triage a conflict: open, acknowledged, resolved or suppressed.
     SetStatus {

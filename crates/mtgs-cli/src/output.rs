@@ -126,6 +126,44 @@ impl Printer {
         println!("{}", conflicts_table(&list.conflicts));
     }
 
+    /// A conflict's verified fixes, numbered as `conflicts fix --apply --pick N` takes them.
+    pub fn recommendations(&self, list: &mtgs_api::RecommendationList) {
+        if self.json() {
+            return self.print_json(list);
+        }
+        if list.recommendations.is_empty() {
+            return println!("no recommendations for conflict {} (its tools may no longer be live)", list.conflict);
+        }
+        let mut table = Table::new();
+        table.load_style(presets::UTF8_FULL_CONDENSED);
+        table.set_header(["#", "fix", "changes", "severity", "resolves", "new conflicts"]);
+        for (number, fix) in list.recommendations.iter().enumerate() {
+            let verification = &fix.verification;
+            let after = verification.severity_after.map_or_else(|| "none".to_owned(), |severity| severity.to_string());
+            let new_conflicts = verification
+                .new_conflicts
+                .iter()
+                .map(|conflict| format!("{} {} with {}", conflict.severity, conflict.kind, conflict.tool))
+                .collect::<Vec<_>>()
+                .join("\n");
+            table.add_row([
+                (number + 1).to_string(),
+                fix.kind.to_string(),
+                fix.summary.clone(),
+                format!("{} → {after}", verification.severity_before),
+                if verification.resolves { "yes" } else { "no" }.to_owned(),
+                new_conflicts,
+            ]);
+        }
+        println!("{table}");
+        for (number, fix) in list.recommendations.iter().enumerate() {
+            if let Some(patched) = &fix.patched_tool {
+                let text = serde_json::to_string_pretty(&patched.to_json()).unwrap_or_default();
+                println!("fix {}: {}\n{text}", number + 1, fix.target);
+            }
+        }
+    }
+
     pub fn conflict(&self, conflict: &Conflict) {
         if self.json() {
             return self.print_json(conflict);

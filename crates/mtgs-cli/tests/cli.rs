@@ -361,6 +361,60 @@ fn registration_listing_and_triage_work_locally() {
     assert_eq!(stderr, "error: conflict '999' does not exist\n");
 }
 
+/// `conflicts fix` lists verified fixes; `--apply` registers the chosen patched
+/// definition, which is held for approval like any change with a blocking conflict.
+#[test]
+fn conflicts_fix_lists_verified_fixes_and_applies_one_through_registration() {
+    let workspace = Workspace::new();
+    register_jira(&workspace, &mut workspace.mtgs());
+    let salesforce = file(&workspace, "salesforce.json");
+    let (_, stdout, _) = run(workspace
+        .mtgs()
+        .args(["tools", "register", "--env", "prod", "--server", "salesforce"])
+        .args(["--file", &salesforce, "--format", "json"]));
+    let id = parse_json(&stdout)["tools"][0]["conflicts"][0]["id"].as_i64().expect("a tracked conflict");
+
+    let (code, stdout, stderr) = run(workspace.mtgs().args(["conflicts", "fix", &id.to_string(), "--format", "json"]));
+    assert_eq!(code, 0, "{stderr}");
+    let body = parse_json(&stdout);
+    assert_eq!(body["conflict"], id);
+    let fixes = body["recommendations"].as_array().expect("a list");
+    assert!(!fixes.is_empty(), "{body}");
+    for fix in fixes {
+        let verification = &fix["verification"];
+        assert_eq!(verification["severity_before"], "critical", "{fix}");
+        assert!(verification["resolves"].is_boolean() && verification["new_conflicts"].is_array(), "{fix}");
+    }
+    let kinds: Vec<&str> = fixes.iter().filter_map(|fix| fix["kind"].as_str()).collect();
+    assert!(kinds.contains(&"rename") && kinds.contains(&"description_rewrite"), "{kinds:?}");
+    let rename = fixes
+        .iter()
+        .position(|fix| fix["kind"] == "rename" && fix["target"]["server"] == "salesforce")
+        .expect("a rename of Salesforce's tool");
+    assert_eq!(fixes[rename]["patched_tool"]["name"], "salesforce_create_task", "{}", fixes[rename]);
+
+    let (code, stdout, _) = run(workspace.mtgs().args(["conflicts", "fix", &id.to_string()]));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("salesforce_create_task") && stdout.contains("critical →"), "{stdout}");
+
+    // Applying registers the renamed tool: still HIGH against Jira's (same core name), so
+    // it waits for approval, exit 1.
+    let pick = (rename + 1).to_string();
+    let (code, stdout, stderr) = run(workspace
+        .mtgs()
+        .args(["conflicts", "fix", &id.to_string(), "--apply"])
+        .args(["--pick", &pick, "--format", "json"]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let registered = parse_json(&stdout);
+    assert_eq!(registered["tools"][0]["name"], "salesforce_create_task", "{registered}");
+    assert_eq!(registered["tools"][0]["status"], "pending_approval", "{registered}");
+
+    let (code, _, stderr) =
+        run(workspace.mtgs().args(["conflicts", "fix", &id.to_string(), "--apply", "--pick", "99"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--pick 99"), "{stderr}");
+}
+
 /// Every change lands in the hash-chained audit log; the database refuses edits, and an
 /// edit made anyway (triggers dropped by hand) is found by `mtgs audit verify`.
 #[test]

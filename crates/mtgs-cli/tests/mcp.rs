@@ -368,6 +368,18 @@ fn mtgs_mcp_answers_the_python_sdk_client_and_its_check_finds_conflicts() {
         run(workspace.mtgs().args(["tools", "register", "--env", "prod", "--server", "jira", "--file", "jira.json"]));
     assert_eq!(code, 0, "{stderr}");
     let salesforce = json!({"environment": "prod", "server": "salesforce", "tools": [{"name": "create_task", "description": "Create a Salesforce task.", "inputSchema": {"type": "object"}}]});
+    // A tracked conflict for explain_conflict: another server's `create_task`.
+    std::fs::write(
+        workspace.path("asana.json"),
+        json!({"name": "create_task", "description": "Create an Asana task.", "inputSchema": {"type": "object"}})
+            .to_string(),
+    )
+    .expect("written");
+    let (_, stdout, stderr) = run(workspace
+        .mtgs()
+        .args(["--embedder", "off", "tools", "register", "--env", "prod"])
+        .args(["--server", "asana", "--file", "asana.json", "--format", "json"]));
+    let conflict = json_of(&stdout)["tools"][0]["conflicts"][0]["id"].as_i64().unwrap_or_else(|| panic!("{stderr}"));
     let output = Command::new(python())
         .arg(script("drive_mtgs_mcp.py"))
         .arg(env!("CARGO_BIN_EXE_mtgs"))
@@ -377,6 +389,7 @@ fn mtgs_mcp_answers_the_python_sdk_client_and_its_check_finds_conflicts() {
         .arg(format!("check_tools={salesforce}"))
         .arg(r#"check_tools={"environment": "prod", "server": "x", "tools": [{"name": "no_schema"}]}"#)
         .arg(r#"registry_health={"environment": "prod"}"#)
+        .arg(format!(r#"explain_conflict={{"id": {conflict}}}"#))
         .output()
         .expect("the Python client runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -399,11 +412,16 @@ fn mtgs_mcp_answers_the_python_sdk_client_and_its_check_finds_conflicts() {
         (Some("exact_name"), Some("critical")),
         "{check}"
     );
-    assert_eq!(conflict["tool_b"], json!({"server": "jira", "name": "create_task"}));
+    assert_eq!(check["structured"]["conflicts"].as_array().map(Vec::len), Some(2), "Asana's and Jira's: {check}");
+    assert!(["asana", "jira"].contains(&conflict["tool_b"]["server"].as_str().unwrap_or_default()), "{check}");
     let invalid = &answer["calls"][1];
     assert_eq!(invalid["is_error"], true);
     assert!(invalid["text"][0].as_str().is_some_and(|text| text.contains("tools[0].inputSchema")), "{invalid}");
-    assert_eq!(answer["calls"][2]["structured"]["tools"], 1);
+    assert_eq!(answer["calls"][2]["structured"]["tools"], 2);
+    let explained = &answer["calls"][3]["structured"];
+    assert!(explained["explanation"].is_string(), "{explained}");
+    let fixes = explained["recommendations"].as_array().expect("recommendations");
+    assert!(fixes.iter().any(|fix| fix["kind"] == "rename" && fix["verification"]["resolves"] == true), "{explained}");
 }
 
 #[cfg(unix)]

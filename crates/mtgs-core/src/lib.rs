@@ -10,6 +10,7 @@ mod health;
 mod lint;
 mod names;
 mod probe;
+mod recommendation;
 mod records;
 mod secret;
 mod tool;
@@ -31,6 +32,7 @@ pub use health::{HealthReport, SeverityCounts};
 pub use lint::{Lint, LintLevel};
 pub use names::{EnvironmentName, ServerName, ToolKey, ToolName};
 pub use probe::{MAX_PROBE_CHARS, MAX_PROBES, MAX_TRIALS, Probe, check_trials, parse_probes};
+pub use recommendation::{FixKind, NewConflict, Recommendation, RoutingShift, Verification};
 pub use records::{Job, JobKind, JobStatus, ToolRecord, ToolStatus};
 pub use secret::Secret;
 pub use tool::{

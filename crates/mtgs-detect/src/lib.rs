@@ -12,6 +12,7 @@ pub mod lexical;
 mod pipeline;
 mod prepared;
 pub mod probes;
+pub mod recommend;
 pub mod routing;
 pub mod schema;
 pub mod semantic;

@@ -153,13 +153,16 @@ impl Detector {
 
     /// Removes a tool; `false` if it was not registered.
     pub fn remove(&mut self, key: &ToolKey) -> bool {
-        let Some((idx, tool)) = self.tools.remove(key) else {
-            return false;
-        };
+        self.take(key).is_some()
+    }
+
+    /// Removes a tool and hands it back (to put it back later: a what-if).
+    pub fn take(&mut self, key: &ToolKey) -> Option<PreparedTool> {
+        let (idx, tool) = self.tools.remove(key)?;
         for stage in &mut self.stages {
             stage.remove(idx, &tool);
         }
-        true
+        Some(tool)
     }
 
     /// Checks a tool that is not (or not yet) registered against the registry. A

@@ -180,7 +180,7 @@ fn without_vendor<'t>(words: impl Iterator<Item = &'t str>, server_words: &[Stri
 }
 
 /// The description up to its first full stop or line break.
-fn first_sentence(description: &str) -> String {
+pub(crate) fn first_sentence(description: &str) -> String {
     let line = description.trim().lines().next().unwrap_or_default();
     let end = line.find(". ").map_or(line.len(), |position| position + 1);
     line[..end].trim().trim_end_matches(['.', ':']).to_owned()

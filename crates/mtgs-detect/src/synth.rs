@@ -15,7 +15,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::probes::Seeded;
-use crate::text::name_words;
+use crate::text::{NameStyle, name_words};
 use mtgs_core::{ServerName, ToolDef, ToolKey, ToolName};
 use serde_json::{Map, Value};
 
@@ -73,32 +73,6 @@ const SYNONYMS: &[&[&str]] = &[
 fn synonym(word: &str, rng: &mut Seeded) -> Option<&'static str> {
     let group = SYNONYMS.iter().find(|group| group.contains(&word))?;
     Some(group[rng.below(group.len())])
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Style {
-    Snake,
-    Camel,
-    Kebab,
-}
-
-fn render(words: &[String], style: Style) -> String {
-    match style {
-        Style::Snake => words.join("_"),
-        Style::Kebab => words.join("-"),
-        Style::Camel => words
-            .iter()
-            .enumerate()
-            .map(|(index, word)| {
-                if index == 0 {
-                    word.clone()
-                } else {
-                    let mut chars = word.chars();
-                    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
-                }
-            })
-            .collect(),
-    }
 }
 
 /// A pronounceable vendor name: two or three consonant-vowel syllables.
@@ -167,9 +141,9 @@ fn perturb_schema(schema: &Value, shift: &Shift, rng: &mut Seeded) -> Value {
         }
         let camel = !name.contains('_') && name.chars().any(char::is_uppercase);
         let wanted = if words.len() > 1 && chance(rng, 0.25) {
-            if name.contains('_') { render(&words, Style::Camel) } else { render(&words, Style::Snake) }
+            if name.contains('_') { NameStyle::Camel.render(&words) } else { NameStyle::Snake.render(&words) }
         } else if moved {
-            render(&words, if camel { Style::Camel } else { Style::Snake })
+            (if camel { NameStyle::Camel } else { NameStyle::Snake }).render(&words)
         } else {
             name.clone()
         };
@@ -267,7 +241,7 @@ pub fn synthesize(corpus: &[(ServerName, Vec<ToolDef>)], settings: &SynthSetting
             name = format!("{}{}", vendor(&mut rng), rng.below(100));
         }
         let Ok(server) = ServerName::parse(&name) else { continue };
-        let style = [Style::Snake, Style::Camel, Style::Kebab][rng.below(3)];
+        let style = [NameStyle::Snake, NameStyle::Camel, NameStyle::Kebab][rng.below(3)];
         let prefixed = chance(&mut rng, 0.5);
         let mut tools: Vec<ToolDef> = Vec::new();
         let mut origins: Vec<Origin> = Vec::new();
@@ -306,7 +280,7 @@ pub fn synthesize(corpus: &[(ServerName, Vec<ToolDef>)], settings: &SynthSetting
             } else {
                 words.retain(|word| !name_words(source_server).contains(word));
             }
-            let rendered = render(&words, style);
+            let rendered = style.render(&words);
             let Ok(tool_name) = ToolName::parse(&rendered) else { continue };
             if !names.insert(rendered) {
                 continue;

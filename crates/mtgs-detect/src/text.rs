@@ -30,6 +30,51 @@ pub fn name_words(name: &str) -> Vec<String> {
     words
 }
 
+/// How a name joins its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameStyle {
+    /// `create_task`
+    Snake,
+    /// `createTask`
+    Camel,
+    /// `create-task`
+    Kebab,
+}
+
+impl NameStyle {
+    /// The style `name` is written in: kebab-case with hyphens and no underscores,
+    /// camelCase with capitals and neither separator, snake_case otherwise.
+    pub fn of(name: &str) -> Self {
+        if name.contains('-') && !name.contains('_') {
+            NameStyle::Kebab
+        } else if !name.contains(['_', '-']) && name.chars().any(char::is_uppercase) {
+            NameStyle::Camel
+        } else {
+            NameStyle::Snake
+        }
+    }
+
+    /// Lower-case `words` joined in this style.
+    pub fn render(self, words: &[String]) -> String {
+        match self {
+            NameStyle::Snake => words.join("_"),
+            NameStyle::Kebab => words.join("-"),
+            NameStyle::Camel => words
+                .iter()
+                .enumerate()
+                .map(|(index, word)| {
+                    if index == 0 {
+                        word.clone()
+                    } else {
+                        let mut chars = word.chars();
+                        chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
 fn flush(current: &mut String, words: &mut Vec<String>) {
     if !current.is_empty() {
         words.push(std::mem::take(current));

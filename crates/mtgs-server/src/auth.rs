@@ -140,7 +140,7 @@ pub(crate) fn required_permission(method: &Method, path: &str) -> Permission {
         ("/v1/tools", false) => Read,
         ("/v1/webhooks/ci-check", true) => CiGate,
         ("/v1/environments/{environment}/conflicts", false) => Read,
-        ("/v1/conflicts/{id}", false) => Read,
+        ("/v1/conflicts/{id}" | "/v1/conflicts/{id}/recommendations", false) => Read,
         // Acknowledging is a developer's; the service asks more for other statuses.
         ("/v1/conflicts/{id}", true) => AcknowledgeConflict,
         ("/v1/environments/{environment}/analysis-runs", true) => RunAnalysis,

@@ -188,20 +188,29 @@ impl GovernanceTools {
     }
 
     #[tool(
-        description = "Explain one conflict by id: which two tools an agent could confuse, which stage found it and on what evidence, how severe it is, and what usually resolves it. Returns the conflict with an `explanation` and a `suggestion`."
+        description = "Explain one conflict by id: which two tools an agent could confuse, which stage found it and on what evidence, how severe it is, and what resolves it. Returns the conflict with an `explanation`, a `suggestion`, and `recommendations`: concrete fixes (rename, description_rewrite, scope_narrowing, merge_or_deprecate) as patched tool definitions, each verified by re-running detection with the fix applied ({severity_before, severity_after, resolves, new_conflicts}), resolving ones first."
     )]
     async fn explain_conflict(
         &self,
         Parameters(args): Parameters<ConflictArgs>,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        match routes::conflicts::show(self.acting(&context), PathParam(args.id.to_string())).await {
+        let Acting(service) = self.acting(&context);
+        match routes::conflicts::show(Acting(service.clone()), PathParam(args.id.to_string())).await {
             Ok(Json(conflict)) => {
+                let recommendations = match service.recommendations(args.id).await {
+                    Ok(recommendations) => recommendations,
+                    Err(error) => return failure(&crate::convert::api_error(&error)),
+                };
                 let (explanation, suggestion) = explain(&conflict);
                 let mut value = serde_json::to_value(&conflict).unwrap_or(Value::Null);
                 if let Value::Object(map) = &mut value {
                     map.insert("explanation".to_owned(), Value::String(explanation));
                     map.insert("suggestion".to_owned(), Value::String(suggestion));
+                    map.insert(
+                        "recommendations".to_owned(),
+                        serde_json::to_value(recommendations).unwrap_or(Value::Null),
+                    );
                 }
                 CallToolResult::structured(value)
             }

@@ -7,6 +7,7 @@ mod audit;
 mod batch;
 pub mod eval;
 mod governance;
+mod recommend;
 mod registry;
 mod semantic;
 mod simulation;

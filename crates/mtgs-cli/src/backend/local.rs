@@ -79,6 +79,11 @@ impl Local {
         Ok(Conflict::from(&self.service.conflict(id).await.map_err(failure)?))
     }
 
+    pub async fn recommendations(&self, id: i64) -> Result<mtgs_api::RecommendationList, Failure> {
+        let recommendations = self.service.recommendations(id).await.map_err(failure)?;
+        Ok(mtgs_api::RecommendationList { conflict: id, recommendations })
+    }
+
     pub async fn set_conflict_status(&self, id: i64, status: ConflictStatus) -> Result<Conflict, Failure> {
         Ok(Conflict::from(&self.service.set_conflict_status(id, status).await.map_err(failure)?))
     }

@@ -7,7 +7,7 @@ mod remote;
 
 use mtgs_api::{
     AnalysisRun, ApiKey, ApiKeyList, Approval, ApprovalList, CheckResponse, Conflict, ConflictList, CreatedApiKey,
-    Health, McpServer, McpServerList, Me, RegisterResponse, Simulation, SyncReport, ToolList,
+    Health, McpServer, McpServerList, Me, RecommendationList, RegisterResponse, Simulation, SyncReport, ToolList,
 };
 use mtgs_core::{ConflictStatus, Connection, EnvironmentName, ParsedTool, Role, ServerName};
 use mtgs_service::{ApprovalFilter, ConflictFilter, Progress, ToolFilter};
@@ -75,6 +75,13 @@ impl Backend {
         match self {
             Backend::Local(local) => local.conflict(id).await,
             Backend::Remote(remote) => remote.conflict(id).await,
+        }
+    }
+
+    pub async fn recommendations(&self, id: i64) -> Result<RecommendationList, Failure> {
+        match self {
+            Backend::Local(local) => local.recommendations(id).await,
+            Backend::Remote(remote) => remote.recommendations(id).await,
         }
     }
 

@@ -170,6 +170,11 @@ impl Remote {
         self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
     }
 
+    pub async fn recommendations(&self, id: i64) -> Result<mtgs_api::RecommendationList, Failure> {
+        let url = self.url(&format!("/v1/conflicts/{id}/recommendations"), &[])?;
+        self.send(Method::GET, url, None::<&()>, &[StatusCode::OK]).await
+    }
+
     pub async fn set_conflict_status(&self, id: i64, status: ConflictStatus) -> Result<Conflict, Failure> {
         let url = self.url(&format!("/v1/conflicts/{id}"), &[])?;
         self.send(Method::PATCH, url, Some(&SetConflictStatusRequest { status }), &[StatusCode::OK]).await

@@ -175,6 +175,10 @@ pub async fn run(
         .conflicts(&environment, &ConflictFilter::default())
         .await
         .map_err(|error| Failure::unavailable(anyhow!("{error}")))?;
+    let fixes = match args.recommendations {
+        Some(per_kind) => Some(recommendation_report(&service, &conflicts, min_severity, per_kind).await?),
+        None => None,
+    };
     let findings: Vec<mtgs_core::Finding> = conflicts.into_iter().map(|conflict| conflict.finding).collect();
     let mut report = score(&labels, &findings, half, seed, min_severity);
 
@@ -209,9 +213,14 @@ pub async fn run(
     });
 
     if printer.json() {
-        printer.print_json(&json!({"report": report, "run": timing, "pairs": pairs, "probes": routed_probes}));
+        printer.print_json(
+            &json!({"report": report, "run": timing, "pairs": pairs, "probes": routed_probes, "recommendations": fixes}),
+        );
     } else {
         print_report(&report, &timing, args.show.unwrap_or(usize::MAX));
+        if let Some(fixes) = &fixes {
+            print_recommendations(fixes);
+        }
     }
     match floors.map(|floors| floors.breaches(&report)) {
         Some(breaches) if !breaches.is_empty() => {
@@ -383,4 +392,107 @@ fn print_report(report: &EvalReport, timing: &Value, show: usize) {
         timing["routing_seconds"].as_f64().unwrap_or_default(),
         timing["total_seconds"].as_f64().unwrap_or_default()
     );
+}
+
+/// How often a verified fix lowers a conflict's severity, over a sample of the corpus's
+/// conflicts: per conflict kind, per fix kind, and examples.
+async fn recommendation_report(
+    service: &Service,
+    conflicts: &[mtgs_core::Conflict],
+    min_severity: mtgs_core::Severity,
+    per_kind: usize,
+) -> Result<Value, Failure> {
+    let mut sampled: std::collections::BTreeMap<String, Vec<&mtgs_core::Conflict>> = Default::default();
+    for conflict in conflicts.iter().filter(|conflict| conflict.finding.severity >= min_severity) {
+        let of_kind = sampled.entry(conflict.finding.kind.to_string()).or_default();
+        if of_kind.len() < per_kind {
+            of_kind.push(conflict);
+        }
+    }
+    let bar = progress_bar("recommendations");
+    let total: usize = sampled.values().map(Vec::len).sum();
+    bar.set_length(total as u64);
+    let mut by_conflict = Vec::new();
+    let mut by_fix: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut examples: Vec<Value> = Vec::new();
+    for (kind, of_kind) in &sampled {
+        let (mut lowered, mut lowered_cleanly) = (0u64, 0u64);
+        for conflict in of_kind {
+            let fixes = service
+                .recommendations(conflict.id)
+                .await
+                .map_err(|error| Failure::unavailable(anyhow!("recommendations for {}: {error}", conflict.id)))?;
+            bar.inc(1);
+            for fix in &fixes {
+                let tally = by_fix.entry(fix.kind.to_string()).or_default();
+                tally.0 += 1;
+                tally.1 += u64::from(fix.verification.resolves);
+            }
+            let best = fixes.first().filter(|fix| fix.verification.resolves);
+            lowered += u64::from(best.is_some());
+            lowered_cleanly += u64::from(
+                fixes.iter().any(|fix| fix.verification.resolves && fix.verification.new_conflicts.is_empty()),
+            );
+            if let Some(fix) = best
+                && !examples.iter().any(|example| example["conflict_kind"] == kind.as_str())
+            {
+                examples.push(json!({
+                    "conflict_kind": kind,
+                    "pair": [conflict.finding.tool_a.to_string(), conflict.finding.tool_b.to_string()],
+                    "fix": fix,
+                }));
+            }
+        }
+        let share = if of_kind.is_empty() { 0.0 } else { lowered as f64 / of_kind.len() as f64 };
+        by_conflict.push(json!({
+            "conflict_kind": kind,
+            "sampled": of_kind.len(),
+            "lowered": lowered,
+            "lowered_without_new_conflicts": lowered_cleanly,
+            "share": (share * 1000.0).round() / 1000.0,
+        }));
+    }
+    bar.finish_and_clear();
+    let by_fix: Vec<Value> = by_fix
+        .into_iter()
+        .map(|(kind, (offered, resolving))| json!({"fix_kind": kind, "offered": offered, "lowering": resolving}))
+        .collect();
+    Ok(json!({"min_severity": min_severity, "per_kind": per_kind, "by_conflict_kind": by_conflict,
+              "by_fix_kind": by_fix, "examples": examples}))
+}
+
+fn print_recommendations(fixes: &Value) {
+    println!(
+        "\nverified recommendations (up to {} conflicts per kind at {} or above):",
+        fixes["per_kind"], fixes["min_severity"]
+    );
+    println!("| conflict kind | sampled | a fix lowers it | without new conflicts | share |");
+    println!("|---|---:|---:|---:|---:|");
+    for row in fixes["by_conflict_kind"].as_array().into_iter().flatten() {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            row["conflict_kind"].as_str().unwrap_or_default(),
+            row["sampled"],
+            row["lowered"],
+            row["lowered_without_new_conflicts"],
+            row["share"]
+        );
+    }
+    println!("| fix kind | offered | lowers the severity |");
+    println!("|---|---:|---:|");
+    for row in fixes["by_fix_kind"].as_array().into_iter().flatten() {
+        println!("| {} | {} | {} |", row["fix_kind"].as_str().unwrap_or_default(), row["offered"], row["lowering"]);
+    }
+    for example in fixes["examples"].as_array().into_iter().flatten() {
+        let fix = &example["fix"];
+        let verification = &fix["verification"];
+        println!(
+            "- {} {}: {} ({} → {})",
+            example["conflict_kind"].as_str().unwrap_or_default(),
+            example["pair"],
+            fix["summary"].as_str().unwrap_or_default(),
+            verification["severity_before"].as_str().unwrap_or_default(),
+            verification["severity_after"].as_str().unwrap_or("none"),
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! `GET /v1/environments/{env}/conflicts`, `GET` and `PATCH /v1/conflicts/{id}`.
 
 use axum::Json;
-use mtgs_api::{ApiError, ConflictList};
+use mtgs_api::{ApiError, ConflictList, RecommendationList};
 use mtgs_core::{ConflictStatus, Severity, StageId};
 use mtgs_service::ConflictFilter;
 
@@ -69,4 +69,14 @@ pub async fn set_status(
     body.finish()?;
     let conflict = service.set_conflict_status(id, status).await?;
     Ok(Json(mtgs_api::Conflict::from(&conflict)))
+}
+
+/// Verified fixes for one conflict, resolving ones first (see `mtgs_detect::recommend`).
+pub async fn recommendations(
+    Acting(service): Acting,
+    PathParam(id): PathParam,
+) -> Result<Json<RecommendationList>, ErrorResponse> {
+    let id = id_from_path(&id, "a conflict")?;
+    let recommendations = service.recommendations(id).await?;
+    Ok(Json(RecommendationList { conflict: id, recommendations }))
 }

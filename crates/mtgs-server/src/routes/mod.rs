@@ -43,6 +43,7 @@ pub fn router(service: Service, auth: &AuthSettings) -> anyhow::Result<Router> {
         .route("/webhooks/ci-check", post(tools::ci_check))
         .route("/environments/{environment}/conflicts", get(conflicts::list))
         .route("/conflicts/{id}", get(conflicts::show).patch(conflicts::set_status))
+        .route("/conflicts/{id}/recommendations", get(conflicts::recommendations))
         .route("/environments/{environment}/analysis-runs", post(analysis::start))
         .route("/analysis-runs/{id}", get(analysis::show))
         .route("/audit-logs", get(audit::list))

@@ -125,6 +125,37 @@ async fn a_conflict_is_shown_by_id() {
 }
 
 #[tokio::test]
+async fn a_conflict_has_verified_recommendations_with_patched_definitions() {
+    let app = spawn_app().await;
+    let id = seed(&app).await;
+    let (status, body) = app.get(&format!("/v1/conflicts/{id}/recommendations")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["conflict"], id);
+    let fixes = body["recommendations"].as_array().expect("a list");
+    assert!(fixes.iter().any(|fix| fix["verification"]["resolves"] == true), "{body}");
+    for fix in fixes {
+        assert!(
+            ["rename", "description_rewrite", "scope_narrowing", "merge_or_deprecate"]
+                .contains(&fix["kind"].as_str().unwrap_or_default())
+        );
+        assert!(fix["target"]["server"].is_string() && fix["target"]["name"].is_string(), "{fix}");
+        assert!(fix["patched_tool"].is_null() || fix["patched_tool"]["inputSchema"].is_object(), "{fix}");
+        let verification = &fix["verification"];
+        assert_eq!(verification["severity_before"], "critical", "{fix}");
+        assert!(verification["new_conflicts"].is_array(), "{fix}");
+    }
+    // Resolving fixes come first.
+    let resolves: Vec<bool> = fixes.iter().map(|fix| fix["verification"]["resolves"] == true).collect();
+    assert!(resolves.windows(2).all(|pair| pair[0] >= pair[1]), "{resolves:?}");
+
+    let (status, body) = app.get("/v1/conflicts/999/recommendations").await;
+    assert_error(status, &body, 404, "conflict_not_found");
+    let (status, body) = app.get("/v1/conflicts/x/recommendations").await;
+    let error = assert_error(status, &body, 422, "invalid_field");
+    assert_eq!(error["field"], "id");
+}
+
+#[tokio::test]
 async fn an_unknown_conflict_is_404_and_a_non_numeric_id_is_422() {
     let app = spawn_app().await;
     let (status, body) = app.get("/v1/conflicts/999").await;

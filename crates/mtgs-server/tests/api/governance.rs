@@ -85,6 +85,7 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/webhooks/ci-check", Some(weather), 200, WRITERS),
         route(Method::GET, "/v1/environments/prod/conflicts", None, 200, ALL),
         route(Method::GET, "/v1/conflicts/{conflict}", None, 200, ALL),
+        route(Method::GET, "/v1/conflicts/{conflict}/recommendations", None, 200, ALL),
         route(Method::PATCH, "/v1/conflicts/{conflict}", Some(json!({"status": "acknowledged"})), 200, DEVELOPERS),
         route(Method::POST, "/v1/environments/prod/analysis-runs", None, 202, DEVELOPERS),
         route(Method::GET, "/v1/analysis-runs/{run}", None, 200, ALL),
