@@ -64,16 +64,51 @@ pub fn propose(detector: &Detector, a: &ToolKey, b: &ToolKey) -> Vec<Proposal> {
     proposals
 }
 
-/// Runs stages 1-4 with `proposal` applied to the registry, from both sides of the pair
-/// (as an analysis would), then puts the registry back as it was: `patched` is the
-/// patched definition prepared as the registry's tools are (`None` for a retirement).
-/// `None` when the target or the neighbour is not registered.
-pub fn verify(detector: &mut Detector, proposal: &Proposal, patched: Option<PreparedTool>) -> Option<Verification> {
-    let target_idx = detector.tools().find(&proposal.target)?;
-    detector.tools().find(&proposal.neighbour)?;
-    let before = detector.check_registered(target_idx).findings;
-    let severity_before = pair_severity(detector, &before, &proposal.target, &proposal.neighbour)?;
+/// Runs stages 1-4 with each proposal applied to the registry, from both sides of the
+/// pair (as an analysis would), putting the registry back as it was after each: a
+/// proposal comes with its patched definition prepared as the registry's tools are
+/// (`None` for a retirement). Proposals whose target or neighbour is not registered are
+/// left out. The registry as it stands is checked once per tool, however many
+/// proposals name it.
+pub fn verify(
+    detector: &mut Detector,
+    proposals: Vec<(Proposal, Option<PreparedTool>)>,
+) -> Vec<(Proposal, Verification)> {
+    let mut registered: HashMap<ToolKey, Vec<Finding>> = HashMap::new();
+    let mut verified = Vec::with_capacity(proposals.len());
+    for (proposal, patched) in proposals {
+        for key in [&proposal.target, &proposal.neighbour] {
+            if !registered.contains_key(key)
+                && let Some(idx) = detector.tools().find(key)
+            {
+                registered.insert(key.clone(), detector.check_registered(idx).findings);
+            }
+        }
+        let (Some(before), Some(neighbour_before)) =
+            (registered.get(&proposal.target), registered.get(&proposal.neighbour))
+        else {
+            continue;
+        };
+        let Some(severity_before) = worst(before, &proposal.neighbour).max(worst(neighbour_before, &proposal.target))
+        else {
+            continue;
+        };
+        if let Some(verification) = verify_one(detector, &proposal, patched, before, severity_before) {
+            verified.push((proposal, verification));
+        }
+    }
+    verified
+}
 
+/// [`verify`] for one proposal, given the target's findings and the pair's severity as
+/// registered.
+fn verify_one(
+    detector: &mut Detector,
+    proposal: &Proposal,
+    patched: Option<PreparedTool>,
+    before: &[Finding],
+    severity_before: Severity,
+) -> Option<Verification> {
     let original = detector.take(&proposal.target)?;
     let patched_key = patched.as_ref().map(|tool| tool.key.clone());
     // A patched name some other tool already has: that tool steps aside for the check
@@ -86,7 +121,14 @@ pub fn verify(detector: &mut Detector, proposal: &Proposal, patched: Option<Prep
         }
         None => Vec::new(),
     };
-    let severity_after = patched_key.as_ref().and_then(|key| pair_severity(detector, &after, key, &proposal.neighbour));
+    let severity_after = patched_key.as_ref().and_then(|key| {
+        let from_neighbour = detector
+            .tools()
+            .find(&proposal.neighbour)
+            .map(|idx| detector.check_registered(idx).findings)
+            .unwrap_or_default();
+        worst(&after, &proposal.neighbour).max(worst(&from_neighbour, key))
+    });
     if let Some(key) = &patched_key {
         detector.remove(key);
     }
@@ -126,8 +168,8 @@ pub fn verify(detector: &mut Detector, proposal: &Proposal, patched: Option<Prep
             .find(|finding| finding.tool_b == proposal.neighbour && finding.stage == StageId::Behavioural)
             .map(|finding| finding.score)
     };
-    let routing = confusion(&before)
-        .map(|confusion_before| RoutingShift { confusion_before, confusion_after: confusion(&after) });
+    let routing =
+        confusion(before).map(|confusion_before| RoutingShift { confusion_before, confusion_after: confusion(&after) });
     Some(Verification {
         severity_before,
         severity_after,
@@ -137,19 +179,9 @@ pub fn verify(detector: &mut Detector, proposal: &Proposal, patched: Option<Prep
     })
 }
 
-/// The pair's most severe finding from either side: `findings` are `tool`'s own (as
-/// `tool_a`); the neighbour's side is checked here. `None` when neither side finds one.
-fn pair_severity(detector: &Detector, findings: &[Finding], tool: &ToolKey, neighbour: &ToolKey) -> Option<Severity> {
-    let from_tool = findings.iter().filter(|finding| &finding.tool_b == neighbour).map(|finding| finding.severity);
-    let from_neighbour = detector
-        .tools()
-        .find(neighbour)
-        .map(|idx| detector.check_registered(idx).findings)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|finding| &finding.tool_b == tool)
-        .map(|finding| finding.severity);
-    from_tool.chain(from_neighbour).max()
+/// The most severe of `findings` (one tool's) with `other`.
+fn worst(findings: &[Finding], other: &ToolKey) -> Option<Severity> {
+    findings.iter().filter(|finding| &finding.tool_b == other).map(|finding| finding.severity).max()
 }
 
 /// Verified proposals kept and ordered: for each side, the first rename that collides

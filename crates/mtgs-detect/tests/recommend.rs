@@ -1,8 +1,8 @@
 //! Recommendations: each fix kind proposed from a conflict and verified by the pipeline
 //! with the fix applied (stages 1-2 here; the API, CLI and MCP tests go through the service).
 
-use mtgs_core::{ConflictKind, FixKind, Recommendation, ServerName, Severity, StageId, ToolDef, ToolKey};
-use mtgs_detect::recommend::{propose, select, verify};
+use mtgs_core::{ConflictKind, FixKind, Recommendation, ServerName, Severity, StageId, ToolDef, ToolKey, Verification};
+use mtgs_detect::recommend::{Proposal, propose, select, verify};
 use mtgs_detect::{Detector, PreparedTool};
 use serde_json::{Value, json};
 
@@ -33,15 +33,21 @@ fn registry(tools: &[(&str, ToolDef)]) -> Detector {
 
 /// Proposes, verifies (stages 1-2: nothing to embed) and selects.
 fn recommend(detector: &mut Detector, a: &ToolKey, b: &ToolKey) -> Vec<Recommendation> {
-    let verified = propose(detector, a, b)
+    let proposals = propose(detector, a, b)
         .into_iter()
-        .filter_map(|proposal| {
+        .map(|proposal| {
             let patched = proposal.patched.clone().map(|def| PreparedTool::new(proposal.target.server.clone(), def));
-            let verification = verify(detector, &proposal, patched)?;
-            Some((proposal, verification))
+            (proposal, patched)
         })
         .collect();
-    select(verified)
+    select(verify(detector, proposals))
+}
+
+/// One proposal verified on its own (both its tools registered).
+fn verify_alone(detector: &mut Detector, proposal: &Proposal, patched: PreparedTool) -> Verification {
+    let (_, verification) =
+        verify(detector, vec![(proposal.clone(), Some(patched))]).pop().expect("both tools registered");
+    verification
 }
 
 fn jira_task() -> ToolDef {
@@ -112,7 +118,7 @@ fn a_rename_that_would_collide_with_another_tool_is_not_suggested() {
         .find(|proposal| proposal.patched.as_ref().is_some_and(|def| def.name.as_str() == "salesforce_create_task"))
         .expect("proposed before verification");
     let patched = PreparedTool::new(server("salesforce"), taken_name.patched.clone().expect("a definition"));
-    let verification = verify(&mut detector, taken_name, Some(patched)).expect("both registered");
+    let verification = verify_alone(&mut detector, taken_name, patched);
     assert!(
         verification.new_conflicts.iter().any(|conflict| conflict.kind == ConflictKind::ExactName
             && conflict.tool == key("crm-bridge", "salesforce_create_task")),
@@ -145,7 +151,7 @@ fn a_description_rewrite_names_the_neighbour_keeps_the_text_and_is_verified() {
     assert!(text.contains("search_repositories (github)"), "names the neighbour: {text}");
     assert!(text.contains("instead"), "{text}");
     let patched = PreparedTool::new(server("gitlab"), rewrite.patched.clone().expect("definition"));
-    let verification = verify(&mut detector, rewrite, Some(patched)).expect("both registered");
+    let verification = verify_alone(&mut detector, rewrite, patched);
     assert!(verification.severity_before >= Severity::Medium, "{verification:?}");
     assert_eq!(verification.resolves, verification.severity_after < Some(verification.severity_before));
 }
@@ -180,7 +186,7 @@ fn scope_narrowing_adds_listed_enums_and_implied_formats_and_renames_a_clashing_
     assert_eq!(properties["limit"], json!({"type": "integer"}), "untouched");
 
     let patched = PreparedTool::new(server("zendesk"), narrowing.patched.clone().expect("definition"));
-    let verification = verify(&mut detector, narrowing, Some(patched.clone())).expect("both registered");
+    let verification = verify_alone(&mut detector, narrowing, patched.clone());
     let schema_after = detector
         .check_prepared(&patched, std::slice::from_ref(&narrowing.target))
         .findings

@@ -45,13 +45,7 @@ impl Service {
         let mut guard = self.current_detector(&state, Some(&row)).await?;
         tokio::task::spawn_blocking(move || {
             let Some(cached) = guard.as_mut() else { return Vec::new() };
-            let verified = paired
-                .into_iter()
-                .filter_map(|(proposal, tool)| {
-                    let verification = verify(&mut cached.detector, &proposal, tool)?;
-                    Some((proposal, verification))
-                })
-                .collect();
+            let verified = verify(&mut cached.detector, paired);
             select(verified)
         })
         .await

@@ -19,7 +19,7 @@ use crate::prepared::PreparedTool;
 use crate::stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolIdx};
 use crate::text;
 pub use edit::{EditIndex, bounded_distance};
-pub use terms::{TermId, TermIndex, term_id, term_ids};
+pub use terms::{TermId, TermIndex, term_ids};
 
 /// Description similarity (IDF-weighted cosine of terms) above which two descriptions
 /// are taken to describe the same job. Starting values, to be tuned on the eval corpus.

@@ -104,15 +104,6 @@ impl TermIndex {
         self.tools = self.tools.saturating_sub(1);
     }
 
-    /// How many registered tools hold `term`.
-    pub fn document_frequency(&self, term: &str) -> usize {
-        self.frequency(term_id(term))
-    }
-
-    fn frequency(&self, term: TermId) -> usize {
-        self.postings.get(&term).map_or(0, Vec::len)
-    }
-
     /// Inverse document frequency, `ln(1 + (N + 1) / (df + 1))`: high for rare terms,
     /// and smoothed so that in a registry of three tools a word two of them share is not
     /// discounted as if it were common.
@@ -121,7 +112,8 @@ impl TermIndex {
     }
 
     fn idf_of(&self, term: TermId) -> f64 {
-        (1.0 + (self.tools as f64 + 1.0) / (self.frequency(term) as f64 + 1.0)).ln()
+        let frequency = self.postings.get(&term).map_or(0, Vec::len);
+        (1.0 + (self.tools as f64 + 1.0) / (frequency as f64 + 1.0)).ln()
     }
 
     /// Tools sharing informative terms with `terms`, best first, skipping `skip`.
@@ -169,10 +161,6 @@ impl TermIndex {
     }
 
     /// Whether `term` is `server`'s house vocabulary (see [`HOUSE_TERM_SHARE`]).
-    pub fn is_house_term(&self, server: &ServerName, term: &str) -> bool {
-        self.is_house(server, term_id(term))
-    }
-
     fn is_house(&self, server: &ServerName, term: TermId) -> bool {
         self.servers.get(server).is_some_and(|house| {
             house.tools >= HOUSE_TERM_MIN_TOOLS

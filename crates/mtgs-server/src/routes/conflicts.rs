@@ -20,22 +20,17 @@ pub async fn list(
     mut query: QueryParams,
 ) -> Result<Json<ConflictList>, ErrorResponse> {
     let environment = environment_from_path(&environment)?;
-    let filter = ConflictFilter {
-        severity: query.take_parsed("severity", str::parse::<Severity>)?,
-        stage: query.take_parsed("stage", str::parse::<StageId>)?,
-        status: query.take_parsed("status", str::parse::<ConflictStatus>)?,
-        tool: query
-            .take("tool")
-            .map(|raw| convert::parse_tool_key(&raw).map_err(|error| error.within("tool")))
-            .transpose()?,
-        limit: None,
-        offset: 0,
-    };
+    let severity = query.take_parsed("severity", str::parse::<Severity>)?;
+    let stage = query.take_parsed("stage", str::parse::<StageId>)?;
+    let status = query.take_parsed("status", str::parse::<ConflictStatus>)?;
+    let tool = query
+        .take("tool")
+        .map(|raw| convert::parse_tool_key(&raw).map_err(|error| error.within("tool")))
+        .transpose()?;
     let page = Page::from_query(&mut query, "conflicts")?;
+    let filter = ConflictFilter { severity, stage, status, tool, limit: Some(page.fetch()), offset: page.offset };
     query.finish(&["severity", "stage", "status", "tool", "limit", "offset"])?;
-    let mut conflicts = service
-        .conflicts(&environment, &ConflictFilter { limit: Some(page.fetch()), offset: page.offset, ..filter })
-        .await?;
+    let mut conflicts = service.conflicts(&environment, &filter).await?;
     let next_offset = page.cut(&mut conflicts);
     Ok(Json(ConflictList { conflicts: conflicts.iter().map(mtgs_api::Conflict::from).collect(), next_offset }))
 }
