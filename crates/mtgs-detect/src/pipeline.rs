@@ -190,70 +190,140 @@ impl Detector {
     /// Every pair of registered tools, each reported once (`tool_a` < `tool_b`), in a
     /// stable order. Work is split across `threads`; `progress(done, total)` is called as
     /// tools complete.
+    ///
+    /// Each pair is found from both of its sides; the stronger report per pair and stage
+    /// is kept (the one from the pair's lower key on a tie). Everything after the stages
+    /// runs on the workers too: each sorts what it found by the pair's key ranks, then
+    /// each merges one range of ranks from every worker's list, so no single thread sorts
+    /// or drops millions of findings.
     pub fn analyze(&self, threads: usize, progress: &(dyn Fn(usize, usize) + Sync)) -> Vec<Finding> {
-        let indices: Vec<ToolIdx> = self.tools.iter().map(|(idx, _)| idx).collect();
-        let total = indices.len();
+        let threads = threads.max(1);
+        // Each slot's rank among the keys: findings are ordered and merged by integers
+        // instead of four strings per comparison.
+        let mut by_key: Vec<(&ToolKey, ToolIdx)> = self.tools.iter().map(|(idx, tool)| (&tool.key, idx)).collect();
+        by_key.sort_unstable();
+        let mut rank = vec![0u32; self.tools.slots()];
+        for (position, (_, idx)) in by_key.iter().enumerate() {
+            rank[idx.0 as usize] = position as u32;
+        }
+        let total = by_key.len();
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let chunk = total.div_ceil(threads.max(1)).max(1);
-        // Each finding keyed by its pair's slots (low first) and stage: cheap to sort.
-        // The bool: seen from the pair's low slot (preferred on a tie, for a stable result).
-        type Keyed = ((u32, u32, StageId), bool, Finding);
+        let chunk = total.div_ceil(threads).max(1);
+        let strongest_first = |a: &Keyed, b: &Keyed| {
+            a.key
+                .cmp(&b.key)
+                .then_with(|| {
+                    (b.found.severity, b.found.score)
+                        .partial_cmp(&(a.found.severity, a.found.score))
+                        .unwrap_or(Ordering::Equal)
+                })
+                .then_with(|| b.from_low.cmp(&a.from_low))
+        };
+
         let partials: Vec<Vec<Keyed>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = indices
+            let handles: Vec<_> = by_key
                 .chunks(chunk)
                 .map(|slice| {
-                    let done = &done;
+                    let (done, rank) = (&done, &rank);
                     scope.spawn(move || {
                         let mut found: Vec<Keyed> = Vec::new();
-                        for &idx in slice {
-                            for mut finding in self.check_registered(idx).findings {
-                                let Some(other) = self.tools.find(&finding.tool_b) else { continue };
-                                if finding.tool_a > finding.tool_b {
-                                    std::mem::swap(&mut finding.tool_a, &mut finding.tool_b);
+                        for &(_, idx) in slice {
+                            let Some(candidate) = self.tools.get(idx) else { continue };
+                            let (ledger, _, _) = self.ledger(candidate, &HashSet::from_iter([idx]));
+                            let own = rank[idx.0 as usize];
+                            for (other, pairs) in ledger {
+                                let theirs = rank[other.0 as usize];
+                                for (stage, pair) in pairs {
+                                    found.push(Keyed {
+                                        key: (own.min(theirs), own.max(theirs), stage),
+                                        from_low: own < theirs,
+                                        candidate: idx,
+                                        found: pair,
+                                    });
                                 }
-                                let slots = (idx.0.min(other.0), idx.0.max(other.0), finding.stage);
-                                found.push((slots, idx.0 < other.0, finding));
                             }
                             let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                             progress(finished, total);
                         }
+                        found.sort_unstable_by(strongest_first);
                         found
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect()
+            handles.into_iter().map(join).collect()
         });
 
-        // Each pair is seen from both sides; keep the stronger report per pair and stage
-        // (oriented low key first), then order by keys.
-        let mut keyed: Vec<Keyed> = partials.into_iter().flatten().collect();
-        keyed.sort_unstable_by(|(a, a_low, x), (b, b_low, y)| {
-            a.cmp(b)
-                .then_with(|| (y.severity, y.score).partial_cmp(&(x.severity, x.score)).unwrap_or(Ordering::Equal))
-                .then_with(|| b_low.cmp(a_low))
-        });
-        keyed.dedup_by(|(later, _, _), (kept, _, _)| later == kept);
-        // Ordered by keys through each slot's rank among the keys: integers to compare
-        // instead of four strings per comparison.
-        let mut by_key: Vec<(&ToolKey, u32)> = self.tools.iter().map(|(idx, tool)| (&tool.key, idx.0)).collect();
-        by_key.sort_unstable();
-        let mut rank = vec![0u32; self.tools.slots()];
-        for (position, (_, slot)) in by_key.into_iter().enumerate() {
-            rank[slot as usize] = position as u32;
+        // Each worker merges the findings of one range of low ranks from every list.
+        let bounds: Vec<u32> = (1..threads).map(|part| (total * part / threads) as u32).collect();
+        let mut parts: Vec<Vec<Vec<Keyed>>> = (0..threads).map(|_| Vec::new()).collect();
+        for mut list in partials {
+            for (part, bound) in bounds.iter().enumerate().rev() {
+                let at = list.partition_point(|keyed| keyed.key.0 < *bound);
+                parts[part + 1].push(list.split_off(at));
+            }
+            parts[0].push(list);
         }
-        let ranked = |(lo, hi, stage): (u32, u32, StageId)| {
-            let (lo, hi) = (rank[lo as usize], rank[hi as usize]);
-            (lo.min(hi), lo.max(hi), stage)
-        };
-        keyed.sort_unstable_by_key(|(slots, _, _)| ranked(*slots));
-        keyed.into_iter().map(|(_, _, finding)| finding).collect()
+        let merged: Vec<Vec<Finding>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|lists| {
+                    scope.spawn(move || {
+                        let mut keyed: Vec<Keyed> = lists.into_iter().flatten().collect();
+                        // Sorted runs, one per worker: the stable sort merges them.
+                        keyed.sort_by(strongest_first);
+                        keyed.dedup_by(|later, kept| later.key == kept.key);
+                        keyed.into_iter().filter_map(|keyed| self.finding(keyed)).collect::<Vec<Finding>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(join).collect()
+        });
+        merged.into_iter().flatten().collect()
+    }
+
+    /// The finding a kept analysis report stands for, its keys in order.
+    fn finding(&self, keyed: Keyed) -> Option<Finding> {
+        let candidate = &self.tools.get(keyed.candidate)?.key;
+        let other = &self.tools.get(keyed.found.other)?.key;
+        let (tool_a, tool_b) = if candidate <= other { (candidate, other) } else { (other, candidate) };
+        Some(Finding {
+            tool_a: tool_a.clone(),
+            tool_b: tool_b.clone(),
+            stage: keyed.key.2,
+            kind: keyed.found.kind,
+            severity: keyed.found.severity,
+            score: keyed.found.score,
+            evidence: keyed.found.evidence,
+        })
     }
 
     fn examine(&self, candidate: &PreparedTool, skipped: &HashSet<ToolIdx>) -> CheckResult {
-        let mut ledger: BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>> = BTreeMap::new();
+        let (ledger, diagnostics, timings) = self.ledger(candidate, skipped);
+        let mut findings = Vec::new();
+        for (idx, found) in ledger {
+            let Some(other) = self.tools.get(idx) else { continue };
+            for (stage, pair) in found {
+                findings.push(Finding {
+                    tool_a: candidate.key.clone(),
+                    tool_b: other.key.clone(),
+                    stage,
+                    kind: pair.kind,
+                    severity: pair.severity,
+                    score: pair.score,
+                    evidence: pair.evidence,
+                });
+            }
+        }
+        findings.sort_by(|a, b| {
+            b.severity.cmp(&a.severity).then_with(|| a.tool_b.cmp(&b.tool_b)).then(a.stage.cmp(&b.stage))
+        });
+        CheckResult { findings, diagnostics, timings }
+    }
+
+    /// What every stage found about `candidate`, per other tool: the stages run in order
+    /// under their admission rules.
+    fn ledger(&self, candidate: &PreparedTool, skipped: &HashSet<ToolIdx>) -> (Ledger, Vec<Diagnostic>, StageTimings) {
+        let mut ledger: Ledger = BTreeMap::new();
         let mut diagnostics = Vec::new();
         let mut timings = StageTimings::default();
         // Pair stages that already ran, with the pairs each has examined, so pairs linked
@@ -330,25 +400,7 @@ impl Detector {
             }
         }
 
-        let mut findings = Vec::new();
-        for (idx, found) in ledger {
-            let Some(other) = self.tools.get(idx) else { continue };
-            for (stage, pair) in found {
-                findings.push(Finding {
-                    tool_a: candidate.key.clone(),
-                    tool_b: other.key.clone(),
-                    stage,
-                    kind: pair.kind,
-                    severity: pair.severity,
-                    score: pair.score,
-                    evidence: pair.evidence,
-                });
-            }
-        }
-        findings.sort_by(|a, b| {
-            b.severity.cmp(&a.severity).then_with(|| a.tool_b.cmp(&b.tool_b)).then(a.stage.cmp(&b.stage))
-        });
-        CheckResult { findings, diagnostics, timings }
+        (ledger, diagnostics, timings)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -358,7 +410,7 @@ impl Detector {
         candidate: &PreparedTool,
         skip: &dyn Fn(ToolIdx) -> bool,
         pairs: &[ToolIdx],
-        ledger: &BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>>,
+        ledger: &Ledger,
         diagnostics: &mut Vec<Diagnostic>,
         timings: &mut StageTimings,
     ) -> Vec<PairFinding> {
@@ -374,14 +426,27 @@ impl Detector {
     }
 }
 
+/// What the stages found about one candidate, per other tool: each stage's report.
+type Ledger = BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>>;
+
+/// One side's report of a pair in an analysis, keyed by the pair's key ranks (low first)
+/// and the stage.
+struct Keyed {
+    key: (u32, u32, StageId),
+    /// Seen from the pair's lower key (preferred on a tie, for a stable result).
+    from_low: bool,
+    candidate: ToolIdx,
+    found: PairFinding,
+}
+
+/// A worker's result, its panic carried on.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// Adds a stage's findings to the ledger: one per pair (the strongest, should a stage
 /// report a pair twice), and only for pairs the stage was admitted to.
-fn record(
-    ledger: &mut BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>>,
-    stage: StageId,
-    found: Vec<PairFinding>,
-    admitted: impl Fn(ToolIdx) -> bool,
-) {
+fn record(ledger: &mut Ledger, stage: StageId, found: Vec<PairFinding>, admitted: impl Fn(ToolIdx) -> bool) {
     let mut strongest: HashMap<ToolIdx, PairFinding> = HashMap::new();
     for finding in found.into_iter().filter(|finding| admitted(finding.other)) {
         match strongest.get(&finding.other) {

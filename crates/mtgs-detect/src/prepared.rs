@@ -19,8 +19,18 @@ pub struct PreparedTool {
     pub words: Vec<String>,
     /// Stem of each word, in the same order.
     pub word_stems: Vec<String>,
+    /// The name's stems, sorted and unique: what set comparisons of names walk.
+    pub stem_set: Vec<String>,
+    /// The actions the name states (synonyms folded, see [`text::action_class`]), sorted
+    /// and unique.
+    pub actions: Vec<String>,
+    /// Stems of the name's words that are not function words, each with whether it is a
+    /// word of the tool's own server name (its vendor), in name order.
+    pub content_stems: Vec<(String, bool)>,
     /// Words joined with nothing between: the form exact-after-normalisation compares.
     pub folded: String,
+    /// `folded` as characters, what edit distances are computed on.
+    pub folded_chars: Vec<char>,
     /// UTS #39 skeleton of `folded`.
     pub skeleton: String,
     /// Sorted unique stems of the name, title and description opening.
@@ -49,7 +59,24 @@ pub struct ParamShape {
 impl PreparedTool {
     pub fn new(server: ServerName, def: ToolDef) -> Self {
         let words = text::name_words(def.name.as_str());
-        let word_stems = words.iter().map(|word| text::stem(word)).collect();
+        let word_stems: Vec<String> = words.iter().map(|word| text::stem(word)).collect();
+        let mut stem_set = word_stems.clone();
+        stem_set.sort_unstable();
+        stem_set.dedup();
+        let mut actions: Vec<String> = words
+            .iter()
+            .filter(|word| text::is_action_word(word))
+            .map(|word| text::action_class(word).to_owned())
+            .collect();
+        actions.sort_unstable();
+        actions.dedup();
+        let vendor: Vec<String> = text::name_words(server.as_str()).iter().map(|word| text::stem(word)).collect();
+        let content_stems = words
+            .iter()
+            .zip(&word_stems)
+            .filter(|(word, _)| !text::is_stop_word(word))
+            .map(|(_, stem)| (stem.clone(), vendor.contains(stem)))
+            .collect();
         let folded = text::compact(&words);
         let skeleton = text::skeleton(&folded);
 
@@ -68,6 +95,10 @@ impl PreparedTool {
             def,
             words,
             word_stems,
+            stem_set,
+            actions,
+            content_stems,
+            folded_chars: folded.chars().collect(),
             folded,
             skeleton,
             terms,

@@ -241,6 +241,13 @@ fn main() {
             let threads = std::thread::available_parallelism().map_or(1, usize::from);
             let started = Instant::now();
             let found = detector.analyze(threads, &|_, _| {});
+            let elapsed = started.elapsed();
+            // A digest of every finding in order: a change meant to be faster only shows
+            // it left the results alone when this stays the same.
+            let mut digest = std::hash::DefaultHasher::new();
+            for finding in &found {
+                std::hash::Hash::hash(&format!("{finding:?}"), &mut digest);
+            }
             let mut by_kind: BTreeMap<(String, String), usize> = BTreeMap::new();
             for finding in &found {
                 *by_kind.entry((format!("{:?}", finding.kind), format!("{:?}", finding.severity))).or_default() += 1;
@@ -249,10 +256,11 @@ fn main() {
                 breakdown.push(format!("| {size} | {kind} | {severity} | {count} |"));
             }
             analyses.push(format!(
-                "| {size} | {:.1} s | {} | {:.0} MiB |",
-                started.elapsed().as_secs_f64(),
+                "| {size} | {:.1} s | {} | {:.0} MiB | {:016x} |",
+                elapsed.as_secs_f64(),
                 found.len(),
-                peak_rss_mib()
+                peak_rss_mib(),
+                std::hash::Hasher::finish(&digest)
             ));
         }
     }
@@ -264,8 +272,8 @@ fn main() {
     }
     if analyze {
         println!();
-        println!("| tools | analyze (detection, all pairs) | findings | peak RSS so far |");
-        println!("|---|---|---|---|");
+        println!("| tools | analyze (detection, all pairs) | findings | peak RSS so far | digest of the findings |");
+        println!("|---|---|---|---|---|");
         for row in analyses {
             println!("{row}");
         }

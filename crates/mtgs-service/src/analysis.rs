@@ -9,6 +9,9 @@ use mtgs_store::FindingScope;
 use serde_json::{Value, json};
 
 use crate::registry::Service;
+
+/// Findings an analysis records per batch (with their audit entries).
+const RECORD_BATCH: usize = 10_000;
 use crate::{Progress, Result, ServiceError};
 
 impl Service {
@@ -169,31 +172,55 @@ impl Service {
         progress(Progress { done: total, total });
         let detected = started.elapsed();
 
+        // Recorded in batches, each with its audit entries: an analysis of a large
+        // registry finds millions of pairs, and holding them with their tracked
+        // conflicts and audit entries at once needed most of a 24 GiB machine at 100k.
         let now = self.now();
+        let found = findings.len();
+        let mut by_severity = SeverityCounts::default();
         let mut tx = self.store().begin().await?;
-        let sync = tx.record_findings(row.id, &FindingScope::Environment, &findings, now).await?;
-        let mut entries: Vec<mtgs_core::NewAuditEntry> = sync
-            .conflicts
-            .iter()
-            .filter_map(|conflict| crate::audit::detected_entry(self.actor(), conflict, now))
-            .collect();
-        entries.push(crate::audit::entry(
+        let mut recording = tx.start_recording(row.id, FindingScope::Environment, now).await?;
+        let mut findings = findings.into_iter();
+        loop {
+            let batch: Vec<mtgs_core::Finding> = findings.by_ref().take(RECORD_BATCH).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let recorded = tx.record_batch(&mut recording, &batch).await?;
+            let entries: Vec<mtgs_core::NewAuditEntry> = batch
+                .iter()
+                .zip(&recorded)
+                .filter(|(_, recorded)| recorded.opened)
+                .map(|(finding, recorded)| {
+                    crate::audit::opened_entry(
+                        self.actor(),
+                        &job.environment,
+                        recorded.id,
+                        finding,
+                        mtgs_core::ConflictStatus::Open,
+                        now,
+                    )
+                })
+                .collect();
+            tx.append_audit(&entries).await?;
+            for finding in &batch {
+                by_severity.add(finding.severity);
+            }
+        }
+        let sync = tx.finish_recording(recording).await?;
+        tx.append_audit(&[crate::audit::entry(
             self.actor(),
             now,
             mtgs_core::AuditEvent::AnalysisRunCompleted,
             Some(&job.environment),
             format!("analysis run {}", job.id),
             Value::Null,
-            json!({"tools": total, "findings": findings.len(), "opened": sync.opened, "reopened": sync.reopened, "resolved": sync.resolved}),
-        ));
-        tx.append_audit(&entries).await?;
+            json!({"tools": total, "findings": found, "opened": sync.opened, "reopened": sync.reopened, "resolved": sync.resolved}),
+        )])
+        .await?;
         tx.commit().await?;
         self.store().update_job_progress(job.id, total as i64, total as i64, self.now(), self.lease_ms()).await?;
 
-        let mut by_severity = SeverityCounts::default();
-        for finding in &findings {
-            by_severity.add(finding.severity);
-        }
         // Where the time went: reading the registry and building the stages' indexes,
         // comparing the pairs, and writing the conflicts with their audit entries.
         let seconds = json!({
@@ -201,10 +228,10 @@ impl Service {
             "detect": (detected - loaded).as_secs_f64(),
             "record": (started.elapsed() - detected).as_secs_f64(),
         });
-        tracing::info!(job = job.id, tools = total, findings = findings.len(), %seconds, "analysis finished");
+        tracing::info!(job = job.id, tools = total, findings = found, %seconds, "analysis finished");
         Ok(json!({
             "tools": total,
-            "findings": findings.len(),
+            "findings": found,
             "by_severity": by_severity,
             "opened": sync.opened,
             "reopened": sync.reopened,

@@ -2,7 +2,8 @@
 //! entries are appended in the transaction that makes the change.
 
 use mtgs_core::{
-    AuditEntry, AuditEvent, ChainReport, Conflict, EnvironmentName, NewAuditEntry, Permission, ToolRecord, verify_chain,
+    AuditEntry, AuditEvent, ChainReport, Conflict, ConflictStatus, EnvironmentName, Finding, NewAuditEntry, Permission,
+    ToolRecord, verify_chain,
 };
 use mtgs_store::AuditFilter;
 use serde_json::{Value, json};
@@ -51,25 +52,35 @@ pub(crate) fn tool_entry(
 
 /// CONFLICT_DETECTED for a conflict first seen now.
 pub(crate) fn detected_entry(actor: &str, conflict: &Conflict, now: i64) -> Option<NewAuditEntry> {
-    (conflict.first_seen_at == now).then(|| {
-        let finding = &conflict.finding;
-        entry(
-            actor,
-            now,
-            AuditEvent::ConflictDetected,
-            Some(&conflict.environment),
-            format!("conflict {}", conflict.id),
-            Value::Null,
-            json!({
-                "tool_a": finding.tool_a.to_string(),
-                "tool_b": finding.tool_b.to_string(),
-                "stage": finding.stage,
-                "kind": finding.kind,
-                "severity": finding.severity,
-                "status": conflict.status,
-            }),
-        )
-    })
+    (conflict.first_seen_at == now)
+        .then(|| opened_entry(actor, &conflict.environment, conflict.id, &conflict.finding, conflict.status, now))
+}
+
+/// CONFLICT_DETECTED for conflict `id`, opened now from `finding`.
+pub(crate) fn opened_entry(
+    actor: &str,
+    environment: &EnvironmentName,
+    id: i64,
+    finding: &Finding,
+    status: ConflictStatus,
+    now: i64,
+) -> NewAuditEntry {
+    entry(
+        actor,
+        now,
+        AuditEvent::ConflictDetected,
+        Some(environment),
+        format!("conflict {id}"),
+        Value::Null,
+        json!({
+            "tool_a": finding.tool_a.to_string(),
+            "tool_b": finding.tool_b.to_string(),
+            "stage": finding.stage,
+            "kind": finding.kind,
+            "severity": finding.severity,
+            "status": status,
+        }),
+    )
 }
 
 impl Service {

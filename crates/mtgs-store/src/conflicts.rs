@@ -194,6 +194,166 @@ pub(crate) async fn health(conn: &mut AnyConnection, environment_id: i64) -> Res
 /// and the stage.
 type Slot = (i64, i64, StageId);
 
+/// Slots looked up per statement: three values each, under [`CHUNK`]-sized lists' cost
+/// but well within both databases' parameter limits.
+const SLOTS_PER_LOOKUP: usize = 1_000;
+
+/// Findings recorded in batches within one transaction, so that an analysis of a whole
+/// environment neither holds its millions of findings at once nor reads every tracked
+/// conflict into memory: each batch looks up the conflicts of its own pairs, and
+/// [`Recording::finish`] resolves the live conflicts of the scope no batch found again.
+#[derive(Debug)]
+pub struct Recording {
+    environment_id: i64,
+    scope: FindingScope,
+    now: i64,
+    /// Tool ids by key: the whole environment's for an analysis (read once), else filled
+    /// as batches name tools.
+    tool_ids: HashMap<ToolKey, i64>,
+    /// Conflicts found by some batch.
+    seen: HashSet<i64>,
+    opened: u64,
+    reopened: u64,
+}
+
+/// What one batch did to each of its findings, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// The tracked conflict's id.
+    pub id: i64,
+    /// Whether this batch opened it (it was not tracked before).
+    pub opened: bool,
+}
+
+impl Recording {
+    pub(crate) async fn start(
+        conn: &mut AnyConnection,
+        environment_id: i64,
+        scope: FindingScope,
+        now: i64,
+    ) -> Result<Self> {
+        let tool_ids = match &scope {
+            FindingScope::Environment => crate::tools::all_ids(conn, environment_id).await?,
+            FindingScope::Tools(keys) => resolve_ids(conn, environment_id, keys).await?,
+        };
+        Ok(Self { environment_id, scope, now, tool_ids, seen: HashSet::new(), opened: 0, reopened: 0 })
+    }
+
+    /// Makes the tracked conflicts of `findings`' pairs agree with them: new pairs are
+    /// opened, pairs found again updated (a resolved one reopens). Of two findings about
+    /// one pair and stage, the later wins.
+    pub(crate) async fn record(&mut self, conn: &mut AnyConnection, findings: &[Finding]) -> Result<Vec<Recorded>> {
+        let missing: Vec<&ToolKey> = findings
+            .iter()
+            .flat_map(|finding| [&finding.tool_a, &finding.tool_b])
+            .filter(|key| !self.tool_ids.contains_key(*key))
+            .collect();
+        if !missing.is_empty() {
+            let found = resolve_ids(conn, self.environment_id, missing).await?;
+            self.tool_ids.extend(found);
+        }
+        let id_of =
+            |key: &ToolKey| self.tool_ids.get(key).copied().ok_or_else(|| StoreError::UnknownTool(key.to_string()));
+
+        // The slot of each finding, and for each slot the last finding naming it (it wins).
+        let mut slots: Vec<Slot> = Vec::with_capacity(findings.len());
+        let mut winner: HashMap<Slot, &Finding> = HashMap::with_capacity(findings.len());
+        for finding in findings {
+            let (lo, hi) = finding.pair_key();
+            let slot = (id_of(lo)?, id_of(hi)?, finding.stage);
+            slots.push(slot);
+            winner.insert(slot, finding);
+        }
+        let tracked = tracked_slots(conn, self.environment_id, &slots).await?;
+
+        // Writes go in bulk: new conflicts in multi-row inserts, conflicts found again
+        // unchanged in one `last_seen_at` update per chunk.
+        let now = self.now;
+        let mut conflict_ids: HashMap<Slot, i64> = HashMap::with_capacity(winner.len());
+        let mut new: Vec<Write<'_>> = Vec::new();
+        let mut changed: Vec<Write<'_>> = Vec::new();
+        let mut seen_again: Vec<i64> = Vec::new();
+        let mut queued: HashSet<Slot> = HashSet::with_capacity(winner.len());
+        // In order of first appearance, so new conflicts get ids in the order of the findings.
+        for slot in &slots {
+            if !queued.insert(*slot) {
+                continue;
+            }
+            let Some(finding) = winner.get(slot) else { continue };
+            let Some(known) = tracked.get(slot) else {
+                new.push(Write { slot: *slot, finding, status: ConflictStatus::Open, updated_at: now });
+                continue;
+            };
+            let next = known.status.on_redetected(known.severity, finding.severity);
+            // The stored evidence is the JSON text written from a finding's evidence.
+            let evidence_text = finding.evidence.to_string();
+            let unchanged = next == known.status
+                && known.severity == finding.severity
+                && known.kind == finding.kind.as_str()
+                && known.score == finding.score
+                && known.evidence == evidence_text;
+            if unchanged {
+                seen_again.push(known.id);
+                conflict_ids.insert(*slot, known.id);
+            } else {
+                if next == ConflictStatus::Open
+                    && matches!(known.status, ConflictStatus::Resolved | ConflictStatus::Suppressed)
+                {
+                    self.reopened += 1;
+                }
+                let updated_at = if next == known.status { known.updated_at } else { now };
+                changed.push(Write { slot: *slot, finding, status: next, updated_at });
+            }
+        }
+        self.opened += new.len() as u64;
+        let opened: HashSet<Slot> = new.iter().map(|write| write.slot).collect();
+        new.append(&mut changed);
+        conflict_ids.extend(write_findings(conn, self.environment_id, &new, now).await?);
+        for chunk in seen_again.chunks(BULK_ROWS) {
+            let mut sql = Sql::new("UPDATE conflicts SET last_seen_at = ");
+            sql.bind(now).push(" WHERE id IN (").bind_list(chunk.iter().copied()).push(")");
+            sql.build().execute(&mut *conn).await?;
+        }
+        self.seen.extend(conflict_ids.values().copied());
+        slots
+            .iter()
+            .map(|slot| {
+                let id = conflict_ids.get(slot).copied().ok_or(sqlx::Error::RowNotFound)?;
+                Ok(Recorded { id, opened: opened.contains(slot) })
+            })
+            .collect()
+    }
+
+    /// Resolves the live conflicts of the scope that no batch found again (they are no
+    /// longer true), and marks the environment changed.
+    pub(crate) async fn finish(self, conn: &mut AnyConnection) -> Result<ConflictSync> {
+        let mut gone: HashMap<ConflictStatus, Vec<i64>> = HashMap::new();
+        for (id, status) in live_in_scope(conn, self.environment_id, &self.scope, &self.tool_ids).await? {
+            if !self.seen.contains(&id) {
+                let next = status.on_gone();
+                if next != status {
+                    gone.entry(next).or_default().push(id);
+                }
+            }
+        }
+        let mut resolved = 0;
+        for (next, mut ids) in gone {
+            ids.sort_unstable();
+            resolved += ids.len() as u64;
+            for chunk in ids.chunks(BULK_ROWS) {
+                let mut sql = Sql::new("UPDATE conflicts SET status = ");
+                sql.bind(next.as_str()).push(", updated_at = ").bind(self.now);
+                sql.push(" WHERE id IN (").bind_list(chunk.iter().copied()).push(")");
+                sql.build().execute(&mut *conn).await?;
+            }
+        }
+        crate::environments::bump_revision(conn, crate::environments::Owner::Environment(self.environment_id)).await?;
+        Ok(ConflictSync { conflicts: Vec::new(), opened: self.opened, reopened: self.reopened, resolved })
+    }
+}
+
+/// Records one batch of findings for `scope` and resolves what it no longer finds: the
+/// whole of a [`Recording`] at once, with the tracked conflict of each finding.
 pub(crate) async fn record_findings(
     conn: &mut AnyConnection,
     environment_id: i64,
@@ -201,129 +361,19 @@ pub(crate) async fn record_findings(
     findings: &[Finding],
     now: i64,
 ) -> Result<ConflictSync> {
-    let scope_keys: &[ToolKey] = match scope {
-        FindingScope::Tools(keys) => keys,
-        FindingScope::Environment => &[],
-    };
-    let tool_ids = resolve_ids(
-        conn,
-        environment_id,
-        findings.iter().flat_map(|finding| [&finding.tool_a, &finding.tool_b]).chain(scope_keys),
-    )
-    .await?;
-    let id_of = |key: &ToolKey| tool_ids.get(key).copied().ok_or_else(|| StoreError::UnknownTool(key.to_string()));
-
-    // The slot of each finding, and for each slot the last finding naming it (it wins).
-    let mut slots: Vec<Slot> = Vec::with_capacity(findings.len());
-    let mut winner: HashMap<Slot, &Finding> = HashMap::with_capacity(findings.len());
-    for finding in findings {
-        let (lo, hi) = finding.pair_key();
-        let slot = (id_of(lo)?, id_of(hi)?, finding.stage);
-        slots.push(slot);
-        winner.insert(slot, finding);
-    }
-
-    // Every conflict the scope speaks for, read once: a slot of the scope missing here is
-    // new. Writes then go in bulk: new conflicts in multi-row inserts, conflicts found
-    // again unchanged in one `last_seen_at` update per chunk.
-    let scope_tools: HashSet<i64> = match scope {
-        FindingScope::Tools(keys) => keys.iter().filter_map(|key| tool_ids.get(key).copied()).collect(),
-        FindingScope::Environment => HashSet::new(),
-    };
-    let in_scope = |(lo, hi, _): &Slot| {
-        matches!(scope, FindingScope::Environment) || scope_tools.contains(lo) || scope_tools.contains(hi)
-    };
-    let tracked = tracked_in_scope(conn, environment_id, scope, &scope_tools).await?;
-
-    let mut sync = ConflictSync::default();
-    let mut conflict_ids: HashMap<Slot, i64> = HashMap::with_capacity(winner.len());
-    let mut new: Vec<Write<'_>> = Vec::new();
-    let mut changed: Vec<Write<'_>> = Vec::new();
-    let mut seen_again: Vec<i64> = Vec::new();
-    let mut queued: HashSet<Slot> = HashSet::with_capacity(winner.len());
-    // In order of first appearance, so new conflicts get ids in the order of the findings.
-    for slot in &slots {
-        if !queued.insert(*slot) {
-            continue;
-        }
-        let Some(finding) = winner.get(slot) else { continue };
-        match tracked.get(slot) {
-            None if in_scope(slot) => {
-                new.push(Write { slot: *slot, finding, status: ConflictStatus::Open, updated_at: now });
-            }
-            // A finding outside the scope (none of the scope's tools): looked up on its own.
-            None => {
-                let id = upsert_finding(conn, environment_id, *slot, finding, now, &mut sync).await?;
-                conflict_ids.insert(*slot, id);
-            }
-            Some(known) => {
-                let next = known.status.on_redetected(known.severity, finding.severity);
-                // The stored evidence is the JSON text written from a finding's evidence.
-                let evidence_text = finding.evidence.to_string();
-                let unchanged = next == known.status
-                    && known.severity == finding.severity
-                    && known.kind == finding.kind.as_str()
-                    && known.score == finding.score
-                    && known.evidence == evidence_text;
-                if unchanged {
-                    seen_again.push(known.id);
-                    conflict_ids.insert(*slot, known.id);
-                } else {
-                    if next == ConflictStatus::Open
-                        && matches!(known.status, ConflictStatus::Resolved | ConflictStatus::Suppressed)
-                    {
-                        sync.reopened += 1;
-                    }
-                    let updated_at = if next == known.status { known.updated_at } else { now };
-                    changed.push(Write { slot: *slot, finding, status: next, updated_at });
-                }
-            }
-        }
-    }
-    sync.opened += new.len() as u64;
-    new.append(&mut changed);
-    conflict_ids.extend(write_findings(conn, environment_id, &new, now).await?);
-    for chunk in seen_again.chunks(BULK_ROWS) {
-        let mut sql = Sql::new("UPDATE conflicts SET last_seen_at = ");
-        sql.bind(now).push(" WHERE id IN (").bind_list(chunk.iter().copied()).push(")");
-        sql.build().execute(&mut *conn).await?;
-    }
-
-    // Live conflicts of the scope not found again are no longer true.
-    let seen: HashSet<i64> = conflict_ids.values().copied().collect();
-    let mut gone: HashMap<ConflictStatus, Vec<i64>> = HashMap::new();
-    for known in tracked.values() {
-        if known.status.is_live() && !seen.contains(&known.id) {
-            let next = known.status.on_gone();
-            if next != known.status {
-                gone.entry(next).or_default().push(known.id);
-            }
-        }
-    }
-    for (next, mut ids) in gone {
-        ids.sort_unstable();
-        sync.resolved += ids.len() as u64;
-        for chunk in ids.chunks(BULK_ROWS) {
-            let mut sql = Sql::new("UPDATE conflicts SET status = ");
-            sql.bind(next.as_str()).push(", updated_at = ").bind(now);
-            sql.push(" WHERE id IN (").bind_list(chunk.iter().copied()).push(")");
-            sql.build().execute(&mut *conn).await?;
-        }
-    }
-
-    let ids: Vec<i64> = seen.into_iter().collect();
+    let mut recording = Recording::start(conn, environment_id, scope.clone(), now).await?;
+    let recorded = recording.record(conn, findings).await?;
+    let mut sync = recording.finish(conn).await?;
+    let ids: Vec<i64> = recorded.iter().map(|recorded| recorded.id).collect();
     let tracked = by_ids(conn, &ids).await?;
-    sync.conflicts = slots
+    sync.conflicts = recorded
         .iter()
-        .map(|slot| {
-            conflict_ids.get(slot).and_then(|id| tracked.get(id)).cloned().ok_or(sqlx::Error::RowNotFound.into())
-        })
+        .map(|recorded| tracked.get(&recorded.id).cloned().ok_or(sqlx::Error::RowNotFound.into()))
         .collect::<Result<_>>()?;
-    crate::environments::bump_revision(conn, crate::environments::Owner::Environment(environment_id)).await?;
     Ok(sync)
 }
 
-/// A tracked conflict as [`record_findings`] compares it with a finding.
+/// A tracked conflict as [`Recording::record`] compares it with a finding.
 struct Known {
     id: i64,
     status: ConflictStatus,
@@ -334,39 +384,27 @@ struct Known {
     updated_at: i64,
 }
 
-/// The tracked conflicts a scope speaks for, by slot: the environment's, or those with a
-/// scope tool on either side.
-async fn tracked_in_scope(
-    conn: &mut AnyConnection,
-    environment_id: i64,
-    scope: &FindingScope,
-    scope_tools: &HashSet<i64>,
-) -> Result<HashMap<Slot, Known>> {
-    const COLUMNS: &str = "SELECT id, tool_lo_id, tool_hi_id, stage, status, severity, kind, score, evidence, updated_at FROM conflicts c";
-    let mut statements = Vec::new();
-    match scope {
-        FindingScope::Environment => {
-            let mut sql = Sql::new(COLUMNS);
-            sql.push(" WHERE environment_id = ").bind(environment_id);
-            statements.push(sql);
-        }
-        FindingScope::Tools(_) => {
-            // A key that is not registered has no conflicts.
-            let mut ids: Vec<i64> = scope_tools.iter().copied().collect();
-            ids.sort_unstable();
-            // A tool id belongs to one environment, so each side's own index answers
-            // (an OR of both sides would walk the environment's every conflict).
-            for chunk in ids.chunks(CHUNK) {
-                for side in ["tool_lo_id", "tool_hi_id"] {
-                    let mut sql = Sql::new(COLUMNS);
-                    sql.push(&format!(" WHERE {side} IN (")).bind_list(chunk.iter().copied()).push(")");
-                    statements.push(sql);
-                }
+/// The tracked conflicts of `slots`, by slot: the slots as a table joined through the
+/// conflicts' unique (environment, pair, stage) index, one probe per slot (CROSS JOIN
+/// keeps SQLite's planner to that order).
+async fn tracked_slots(conn: &mut AnyConnection, environment_id: i64, slots: &[Slot]) -> Result<HashMap<Slot, Known>> {
+    let mut unique: Vec<Slot> = slots.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut found = HashMap::with_capacity(unique.len());
+    for chunk in unique.chunks(SLOTS_PER_LOOKUP) {
+        let mut sql = Sql::new(
+            "SELECT c.id, c.tool_lo_id, c.tool_hi_id, c.stage, c.status, c.severity, c.kind, c.score, c.evidence, \
+               c.updated_at FROM (VALUES ",
+        );
+        for (index, (lo, hi, stage)) in chunk.iter().enumerate() {
+            if index > 0 {
+                sql.push(", ");
             }
+            sql.push("(").bind(*lo).push(", ").bind(*hi).push(", ").bind(stage.as_str()).push(")");
         }
-    }
-    let mut found = HashMap::new();
-    for sql in statements {
+        sql.push(") AS k CROSS JOIN conflicts c WHERE c.environment_id = ").bind(environment_id);
+        sql.push(" AND c.tool_lo_id = k.column1 AND c.tool_hi_id = k.column2 AND c.stage = k.column3");
         for row in sql.build().fetch_all(&mut *conn).await? {
             let slot = (int(&row, "tool_lo_id")?, int(&row, "tool_hi_id")?, enum_column(&row, "stage", "conflicts")?);
             found.insert(
@@ -383,6 +421,49 @@ async fn tracked_in_scope(
             );
         }
     }
+    Ok(found)
+}
+
+/// The live conflicts a scope speaks for, with their status: the environment's, or those
+/// with a scope tool on either side.
+async fn live_in_scope(
+    conn: &mut AnyConnection,
+    environment_id: i64,
+    scope: &FindingScope,
+    tool_ids: &HashMap<ToolKey, i64>,
+) -> Result<Vec<(i64, ConflictStatus)>> {
+    let columns = format!("SELECT id, status FROM conflicts WHERE status IN ({}) AND ", *LIVE_CONFLICT_STATUSES);
+    let mut statements = Vec::new();
+    match scope {
+        FindingScope::Environment => {
+            let mut sql = Sql::new(&columns);
+            sql.push("environment_id = ").bind(environment_id);
+            statements.push(sql);
+        }
+        FindingScope::Tools(keys) => {
+            // A key that is not registered has no conflicts.
+            let mut ids: Vec<i64> = keys.iter().filter_map(|key| tool_ids.get(key).copied()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            // A tool id belongs to one environment, so each side's own index answers
+            // (an OR of both sides would walk the environment's every conflict).
+            for chunk in ids.chunks(CHUNK) {
+                for side in ["tool_lo_id", "tool_hi_id"] {
+                    let mut sql = Sql::new(&columns);
+                    sql.push(&format!("{side} IN (")).bind_list(chunk.iter().copied()).push(")");
+                    statements.push(sql);
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for sql in statements {
+        for row in sql.build().fetch_all(&mut *conn).await? {
+            found.push((int(&row, "id")?, enum_column(&row, "status", "conflicts")?));
+        }
+    }
+    found.sort_unstable_by_key(|(id, _)| *id);
+    found.dedup_by_key(|(id, _)| *id);
     Ok(found)
 }
 
@@ -432,72 +513,4 @@ async fn write_findings(
         }
     }
     Ok(ids)
-}
-
-/// Inserts or updates the conflict of one slot; returns its id.
-async fn upsert_finding(
-    conn: &mut AnyConnection,
-    environment_id: i64,
-    (lo_id, hi_id, stage): Slot,
-    finding: &Finding,
-    now: i64,
-    sync: &mut ConflictSync,
-) -> Result<i64> {
-    let existing = sqlx::query(
-        "SELECT id, status, severity, updated_at FROM conflicts \
-         WHERE environment_id = $1 AND tool_lo_id = $2 AND tool_hi_id = $3 AND stage = $4",
-    )
-    .bind(environment_id)
-    .bind(lo_id)
-    .bind(hi_id)
-    .bind(stage.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let evidence = finding.evidence.to_string();
-
-    let Some(row) = existing else {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO conflicts (environment_id, tool_lo_id, tool_hi_id, stage, kind, severity, score, evidence, \
-               status, first_seen_at, last_seen_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10) RETURNING id",
-        )
-        .bind(environment_id)
-        .bind(lo_id)
-        .bind(hi_id)
-        .bind(stage.as_str())
-        .bind(finding.kind.as_str())
-        .bind(finding.severity.as_str())
-        .bind(finding.score)
-        .bind(evidence)
-        .bind(ConflictStatus::Open.as_str())
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?;
-        sync.opened += 1;
-        return Ok(id);
-    };
-
-    let id = int(&row, "id")?;
-    let status: ConflictStatus = enum_column(&row, "status", "conflicts")?;
-    let severity: Severity = enum_column(&row, "severity", "conflicts")?;
-    let next = status.on_redetected(severity, finding.severity);
-    if next == ConflictStatus::Open && matches!(status, ConflictStatus::Resolved | ConflictStatus::Suppressed) {
-        sync.reopened += 1;
-    }
-    let updated_at = if next == status { int(&row, "updated_at")? } else { now };
-    sqlx::query(
-        "UPDATE conflicts SET kind = $1, severity = $2, score = $3, evidence = $4, status = $5, \
-           last_seen_at = $6, updated_at = $7 WHERE id = $8",
-    )
-    .bind(finding.kind.as_str())
-    .bind(finding.severity.as_str())
-    .bind(finding.score)
-    .bind(evidence)
-    .bind(next.as_str())
-    .bind(now)
-    .bind(updated_at)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(id)
 }

@@ -22,6 +22,7 @@ mod tools;
 use std::path::Path;
 
 pub use audit::AuditFilter;
+pub use conflicts::{Recorded, Recording};
 pub use connect::database_url_in;
 pub use governance::{ApprovalDecision, ApprovalFilter, NewApproval, NewKeyRow};
 
@@ -382,6 +383,23 @@ impl StoreTx {
         now: i64,
     ) -> Result<ConflictSync> {
         conflicts::record_findings(&mut self.tx, environment_id, scope, findings, now).await
+    }
+
+    /// Starts recording findings for `scope` in batches ([`StoreTx::record_batch`]), for
+    /// more findings than should be held at once.
+    pub async fn start_recording(&mut self, environment_id: i64, scope: FindingScope, now: i64) -> Result<Recording> {
+        Recording::start(&mut self.tx, environment_id, scope, now).await
+    }
+
+    /// Records one batch of a recording; what became of each finding, in order.
+    pub async fn record_batch(&mut self, recording: &mut Recording, findings: &[Finding]) -> Result<Vec<Recorded>> {
+        recording.record(&mut self.tx, findings).await
+    }
+
+    /// Ends a recording: live conflicts of its scope no batch found again are resolved.
+    /// The returned sync carries counts, not conflicts.
+    pub async fn finish_recording(&mut self, recording: Recording) -> Result<ConflictSync> {
+        recording.finish(&mut self.tx).await
     }
 
     pub async fn conflict(&mut self, id: i64) -> Result<Option<Conflict>> {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use mtgs_core::{EnvironmentName, ServerName, ToolDef, ToolKey, ToolRecord, ToolStatus};
+use mtgs_core::{EnvironmentName, ServerName, ToolDef, ToolKey, ToolName, ToolRecord, ToolStatus};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
@@ -156,6 +156,24 @@ pub(crate) async fn set_status(conn: &mut AnyConnection, tool_id: i64, status: T
 }
 
 /// Row ids of those of `keys` registered in the environment; unregistered keys are absent.
+/// Every tool id of an environment, by key (whatever the tool's status).
+pub(crate) async fn all_ids(conn: &mut AnyConnection, environment_id: i64) -> Result<HashMap<ToolKey, i64>> {
+    let mut sql = Sql::new(
+        "SELECT t.id, s.name AS server, t.name FROM tools t JOIN servers s ON s.id = t.server_id \
+         WHERE t.environment_id = ",
+    );
+    sql.bind(environment_id);
+    let mut found = HashMap::new();
+    for row in sql.build().fetch_all(&mut *conn).await? {
+        let key = ToolKey {
+            server: name_column(&row, "server", "tools", ServerName::parse)?,
+            name: name_column(&row, "name", "tools", ToolName::parse)?,
+        };
+        found.insert(key, int(&row, "id")?);
+    }
+    Ok(found)
+}
+
 pub(crate) async fn resolve_ids<'k>(
     conn: &mut AnyConnection,
     environment_id: i64,
@@ -169,14 +187,11 @@ pub(crate) async fn resolve_ids<'k>(
     if whole {
         // Most of a large environment (an analysis): one pass over its tools beats many
         // lookups of a few hundred keys each.
-        let mut sql = Sql::new(
-            "SELECT t.id, s.name AS server, t.name FROM tools t JOIN servers s ON s.id = t.server_id \
-             WHERE t.environment_id = ",
-        );
-        sql.bind(environment_id);
-        for row in sql.build().fetch_all(&mut *conn).await? {
-            found.insert((text(&row, "server")?, text(&row, "name")?), int(&row, "id")?);
-        }
+        found = all_ids(conn, environment_id)
+            .await?
+            .into_iter()
+            .map(|(key, id)| ((key.server.as_str().to_owned(), key.name.as_str().to_owned()), id))
+            .collect();
     }
     let chunks = if whole { [].chunks(1) } else { wanted.chunks(CHUNK / 2) };
     for chunk in chunks {

@@ -526,6 +526,56 @@ async fn new_findings_open_conflicts_first_seen_now() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_recording_in_batches_opens_reopens_and_resolves_across_the_batches() -> TestResult {
+    let fixture = fresh().await?;
+    let (environment_id, [a, b, c, d]) = four_tools(&fixture.store).await?;
+    let first = record(
+        &fixture.store,
+        environment_id,
+        FindingScope::Environment,
+        &[finding(&a, &b, StageId::Lexical, Severity::High), finding(&c, &d, StageId::Lexical, Severity::High)],
+        100,
+    )
+    .await?;
+    let (ab, cd) = (first.conflicts[0].id, first.conflicts[1].id);
+    fixture.store.set_conflict_status(ab, ConflictStatus::Resolved, 150).await?;
+
+    // a~b comes back (reopens), a~c is new, c~d is in no batch (resolved), b~c is named
+    // twice, from both sides (one conflict).
+    let mut tx = fixture.store.begin().await?;
+    let mut recording = tx.start_recording(environment_id, FindingScope::Environment, 200).await?;
+    let one = tx
+        .record_batch(
+            &mut recording,
+            &[finding(&a, &b, StageId::Lexical, Severity::High), finding(&a, &c, StageId::Semantic, Severity::Low)],
+        )
+        .await?;
+    let two = tx
+        .record_batch(
+            &mut recording,
+            &[finding(&b, &c, StageId::Lexical, Severity::Low), finding(&c, &b, StageId::Lexical, Severity::Medium)],
+        )
+        .await?;
+    let sync = tx.finish_recording(recording).await?;
+    tx.commit().await?;
+
+    assert_eq!((sync.opened, sync.reopened, sync.resolved), (2, 1, 1));
+    assert!(sync.conflicts.is_empty(), "a batched recording hands back counts, not conflicts");
+    assert_eq!((one[0].id, one[0].opened), (ab, false));
+    assert!(one[1].opened && one[1].id != cd);
+    assert_eq!(two[0].id, two[1].id, "one pair and stage is one conflict, whichever side names it first");
+    assert!(two[0].opened);
+    let status = |id| {
+        let store = &fixture.store;
+        async move { store.conflict(id).await.map(|conflict| conflict.map(|c| (c.status, c.finding.severity))) }
+    };
+    assert_eq!(status(ab).await?, Some((ConflictStatus::Open, Severity::High)));
+    assert_eq!(status(cd).await?, Some((ConflictStatus::Resolved, Severity::High)));
+    assert_eq!(status(two[0].id).await?, Some((ConflictStatus::Open, Severity::Medium)), "the later finding wins");
+    Ok(())
+}
+
+#[tokio::test]
 async fn findings_seen_again_update_the_evidence_and_keep_the_triage() -> TestResult {
     let fixture = fresh().await?;
     let (environment_id, [a, b, ..]) = four_tools(&fixture.store).await?;

@@ -77,7 +77,7 @@ impl Stage for LexicalStage {
         push(&mut self.folded, &tool.folded, idx);
         push(&mut self.skeletons, &tool.skeleton, idx);
         push(&mut self.stems, &tool.word_stems.join(" "), idx);
-        self.near.insert(idx, &tool.folded.chars().collect::<Vec<_>>());
+        self.near.insert(idx, &tool.folded_chars);
         self.terms.insert(idx, &tool.key.server, &tool.term_ids);
     }
 
@@ -86,7 +86,7 @@ impl Stage for LexicalStage {
         pull(&mut self.folded, &tool.folded, idx);
         pull(&mut self.skeletons, &tool.skeleton, idx);
         pull(&mut self.stems, &tool.word_stems.join(" "), idx);
-        self.near.remove(idx, &tool.folded.chars().collect::<Vec<_>>());
+        self.near.remove(idx, &tool.folded_chars);
         self.terms.remove(idx, &tool.key.server, &tool.term_ids);
     }
 
@@ -97,7 +97,7 @@ impl Stage for LexicalStage {
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         let candidate = examination.candidate;
-        let folded: Vec<char> = candidate.folded.chars().collect();
+        let folded = &candidate.folded_chars;
         let mut pairs: HashSet<ToolIdx> = HashSet::new();
         for map_hit in [
             self.exact.get(candidate.def.name.as_str()),
@@ -110,7 +110,7 @@ impl Stage for LexicalStage {
         {
             pairs.extend(map_hit.iter().copied());
         }
-        pairs.extend(self.near.candidates(&folded));
+        pairs.extend(self.near.candidates(folded));
         let by_terms = self.terms.candidates(&candidate.term_ids, examination.skip);
         if by_terms.truncated {
             diagnostics.push(Diagnostic {
@@ -128,7 +128,7 @@ impl Stage for LexicalStage {
         ordered.sort_unstable();
         for idx in ordered {
             let Some(other) = examination.tools.get(idx) else { continue };
-            if let Some((kind, severity, score, evidence)) = self.assess(candidate, other, &folded) {
+            if let Some((kind, severity, score, evidence)) = self.assess(candidate, other) {
                 findings.push(PairFinding { other: idx, kind, severity, score, evidence });
             }
         }
@@ -165,7 +165,7 @@ impl NameEdit {
 }
 
 impl LexicalStage {
-    fn assess(&self, a: &PreparedTool, b: &PreparedTool, a_folded: &[char]) -> Option<Assessment> {
+    fn assess(&self, a: &PreparedTool, b: &PreparedTool) -> Option<Assessment> {
         // Two tools of one server are compared without that server's house vocabulary.
         let one_server = (a.key.server == b.key.server).then_some(&a.key.server);
         let description = round(self.terms.cosine(&a.term_ids, &b.term_ids, one_server));
@@ -189,7 +189,7 @@ impl LexicalStage {
         }
 
         let same_server = a.key.server == b.key.server;
-        let near = self.near_name(a, b, a_folded, description);
+        let near = self.near_name(a, b, description);
         let overlap = self.token_overlap(a, b, description);
         let best = match (near, overlap) {
             (Some(near), Some(overlap)) => {
@@ -217,17 +217,17 @@ impl LexicalStage {
         Some((kind, severity, score, evidence))
     }
 
-    fn near_name(&self, a: &PreparedTool, b: &PreparedTool, a_folded: &[char], description: f64) -> Option<Assessment> {
-        let b_folded: Vec<char> = b.folded.chars().collect();
+    fn near_name(&self, a: &PreparedTool, b: &PreparedTool, description: f64) -> Option<Assessment> {
+        let (a_folded, b_folded) = (&a.folded_chars, &b.folded_chars);
         let distance = if a.word_stems == b.word_stems {
-            bounded_distance(a_folded, &b_folded, usize::MAX).unwrap_or(usize::MAX)
+            bounded_distance(a_folded, b_folded, usize::MAX).unwrap_or(usize::MAX)
         } else {
             let bound = match a_folded.len().min(b_folded.len()) {
                 0..=3 => return None,
                 4..=5 => 1,
                 _ => edit::MAX_DISTANCE,
             };
-            bounded_distance(a_folded, &b_folded, bound)?
+            bounded_distance(a_folded, b_folded, bound)?
         };
         let (edit, words) = classify_edit(a, b, description);
         let schema_separates = required_parameters(a) != required_parameters(b);
@@ -256,19 +256,13 @@ impl LexicalStage {
     }
 
     fn token_overlap(&self, a: &PreparedTool, b: &PreparedTool, description: f64) -> Option<Assessment> {
-        let stems_a: BTreeSet<&String> = a.word_stems.iter().collect();
-        let stems_b: BTreeSet<&String> = b.word_stems.iter().collect();
-        let shared_names = stems_a.intersection(&stems_b).count();
-        let union = stems_a.union(&stems_b).count().max(1);
+        let shared_names = sorted_shared(&a.stem_set, &b.stem_set);
+        let union = (a.stem_set.len() + b.stem_set.len() - shared_names).max(1);
         let name_overlap = round(shared_names as f64 / union as f64);
         if shared_names == 0 && description < thresholds::MIN_DESCRIPTION {
             return None;
         }
 
-        let mut sorted_a = a.word_stems.clone();
-        let mut sorted_b = b.word_stems.clone();
-        sorted_a.sort();
-        sorted_b.sort();
         let mut shared_core = 0;
         let relation = if a.word_stems == b.word_stems {
             // An inflection: near_name reports it.
@@ -277,12 +271,12 @@ impl LexicalStage {
             // `create-event` / `delete-event`, `read_query` / `write_query`: the verb of
             // any request says which, however alike the descriptions.
             "different_action"
-        } else if sorted_a == sorted_b {
+        } else if same_stems_reordered(a, b) {
             "reordered"
         } else if let Some(core) = same_name_but_vendor(a, b) {
             shared_core = core;
             "qualified"
-        } else if stems_a.is_subset(&stems_b) || stems_b.is_subset(&stems_a) {
+        } else if shared_names == a.stem_set.len() || shared_names == b.stem_set.len() {
             "subset"
         } else {
             "shared_words"
@@ -354,34 +348,54 @@ fn classify_edit(a: &PreparedTool, b: &PreparedTool, description: f64) -> (NameE
 /// `tavily_search` share `search`; `create_update_in_monday` on `monday` and
 /// `create_update` share `create update` (function words do not count).
 fn same_name_but_vendor(a: &PreparedTool, b: &PreparedTool) -> Option<usize> {
-    let core = |tool: &PreparedTool, other: &PreparedTool| -> BTreeSet<String> {
-        let vendor: BTreeSet<String> =
-            text::name_words(tool.key.server.as_str()).iter().map(|word| text::stem(word)).collect();
-        tool.words
+    fn core<'a>(tool: &'a PreparedTool, other: &PreparedTool) -> Vec<&'a str> {
+        let mut core: Vec<&str> = tool
+            .content_stems
             .iter()
-            .zip(&tool.word_stems)
-            .filter(|(word, stem)| {
-                !text::is_stop_word(word) && (!vendor.contains(*stem) || other.word_stems.contains(stem))
-            })
-            .map(|(_, stem)| stem.clone())
-            .collect()
-    };
+            .filter(|(stem, vendor)| !vendor || other.stem_set.binary_search(stem).is_ok())
+            .map(|(stem, _)| stem.as_str())
+            .collect();
+        core.sort_unstable();
+        core.dedup();
+        core
+    }
     let (core_a, core_b) = (core(a, b), core(b, a));
     (!core_a.is_empty() && core_a == core_b).then_some(core_a.len())
+}
+
+/// Whether the names hold the same stems, as many times each, in another order.
+fn same_stems_reordered(a: &PreparedTool, b: &PreparedTool) -> bool {
+    if a.word_stems.len() != b.word_stems.len() || a.stem_set != b.stem_set {
+        return false;
+    }
+    let mut sorted_a: Vec<&String> = a.word_stems.iter().collect();
+    let mut sorted_b: Vec<&String> = b.word_stems.iter().collect();
+    sorted_a.sort_unstable();
+    sorted_b.sort_unstable();
+    sorted_a == sorted_b
+}
+
+/// How many items two sorted, unique lists share.
+fn sorted_shared<T: Ord>(a: &[T], b: &[T]) -> usize {
+    let (mut i, mut j, mut shared) = (0, 0, 0);
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    shared
 }
 
 /// Whether each name holds an action the other lacks, and no action of one is a synonym
 /// of an action of the other.
 pub(crate) fn names_differ_in_action(a: &PreparedTool, b: &PreparedTool) -> bool {
-    let actions = |tool: &PreparedTool| -> BTreeSet<String> {
-        tool.words
-            .iter()
-            .filter(|word| text::is_action_word(word))
-            .map(|word| text::action_class(word).to_owned())
-            .collect()
-    };
-    let (of_a, of_b) = (actions(a), actions(b));
-    !of_a.is_empty() && !of_b.is_empty() && of_a.is_disjoint(&of_b)
+    !a.actions.is_empty() && !b.actions.is_empty() && sorted_shared(&a.actions, &b.actions) == 0
 }
 
 /// The folded name without a trailing version (`createtaskv2`, `createtask2` → `createtask`).

@@ -48,9 +48,20 @@ pub const HOUSE_TERM_SHARE: f64 = 0.3;
 /// Servers with fewer tools than this have no house vocabulary to speak of.
 pub const HOUSE_TERM_MIN_TOOLS: usize = 5;
 
+/// Per-thread scratch for [`TermIndex::candidates`], kept between calls: a query touches
+/// up to [`POSTING_BUDGET`] tools, and buffers that large allocated per query went to the
+/// kernel and back each time (page faults were a tenth of an analysis).
+#[derive(Default)]
+struct Scratch {
+    /// Accumulated weight per slot; zero everywhere between calls.
+    weights: Vec<f64>,
+    /// Slots with a weight, to read back and reset.
+    touched: Vec<ToolIdx>,
+    ranked: Vec<(ToolIdx, f64)>,
+}
+
 thread_local! {
-    /// Scratch for [`TermIndex::candidates`]: zero everywhere between calls.
-    static WEIGHTS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 #[derive(Debug, Default, Clone)]
@@ -124,10 +135,9 @@ impl TermIndex {
         let mut visited = 0;
         let mut truncated = false;
         // Weights accumulate in a dense per-thread array indexed by slot (a hash map
-        // spent most of this search growing and hashing); `touched` lists the slots to
-        // read back and reset.
-        let mut ranked: Vec<(ToolIdx, f64)> = WEIGHTS.with_borrow_mut(|weights| {
-            let mut touched: Vec<ToolIdx> = Vec::new();
+        // spent most of this search growing and hashing).
+        let tools = SCRATCH.with_borrow_mut(|scratch| {
+            let Scratch { weights, touched, ranked } = scratch;
             for (list, idf) in lists {
                 if visited + list.len() > POSTING_BUDGET {
                     truncated = true;
@@ -148,16 +158,18 @@ impl TermIndex {
                     weights[slot] += idf * idf;
                 }
             }
-            touched.into_iter().map(|idx| (idx, std::mem::take(&mut weights[idx.0 as usize]))).collect()
+            ranked.clear();
+            ranked.extend(touched.drain(..).map(|idx| (idx, std::mem::take(&mut weights[idx.0 as usize]))));
+            let best_first = |a: &(ToolIdx, f64), b: &(ToolIdx, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+            // Only the best few are kept: select them, then sort just those.
+            if ranked.len() > MAX_CANDIDATES {
+                ranked.select_nth_unstable_by(MAX_CANDIDATES - 1, best_first);
+                ranked.truncate(MAX_CANDIDATES);
+            }
+            ranked.sort_by(best_first);
+            ranked.iter().map(|(idx, _)| *idx).collect()
         });
-        let best_first = |a: &(ToolIdx, f64), b: &(ToolIdx, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        // Only the best few are kept: select them, then sort just those.
-        if ranked.len() > MAX_CANDIDATES {
-            ranked.select_nth_unstable_by(MAX_CANDIDATES - 1, best_first);
-            ranked.truncate(MAX_CANDIDATES);
-        }
-        ranked.sort_by(best_first);
-        TermCandidates { tools: ranked.into_iter().map(|(idx, _)| idx).collect(), truncated }
+        TermCandidates { tools, truncated }
     }
 
     /// Whether `term` is `server`'s house vocabulary (see [`HOUSE_TERM_SHARE`]).
