@@ -306,7 +306,6 @@ impl Recording {
             }
         }
         self.opened += new.len() as u64;
-        let opened: HashSet<Slot> = new.iter().map(|write| write.slot).collect();
         new.append(&mut changed);
         conflict_ids.extend(write_findings(conn, self.environment_id, &new, now).await?);
         for chunk in seen_again.chunks(BULK_ROWS) {
@@ -319,7 +318,8 @@ impl Recording {
             .iter()
             .map(|slot| {
                 let id = conflict_ids.get(slot).copied().ok_or(sqlx::Error::RowNotFound)?;
-                Ok(Recorded { id, opened: opened.contains(slot) })
+                // Opened by this batch: it was not tracked before.
+                Ok(Recorded { id, opened: !tracked.contains_key(slot) })
             })
             .collect()
     }

@@ -182,19 +182,14 @@ pub(crate) async fn resolve_ids<'k>(
     let mut wanted: Vec<&ToolKey> = keys.into_iter().collect();
     wanted.sort();
     wanted.dedup();
-    let mut found: HashMap<(String, String), i64> = HashMap::with_capacity(wanted.len());
-    let whole = wanted.len() > CHUNK;
-    if whole {
+    if wanted.len() > CHUNK {
         // Most of a large environment (an analysis): one pass over its tools beats many
         // lookups of a few hundred keys each.
-        found = all_ids(conn, environment_id)
-            .await?
-            .into_iter()
-            .map(|(key, id)| ((key.server.as_str().to_owned(), key.name.as_str().to_owned()), id))
-            .collect();
+        let all = all_ids(conn, environment_id).await?;
+        return Ok(wanted.into_iter().filter_map(|key| all.get(key).map(|id| (key.clone(), *id))).collect());
     }
-    let chunks = if whole { [].chunks(1) } else { wanted.chunks(CHUNK / 2) };
-    for chunk in chunks {
+    let mut found: HashMap<(String, String), i64> = HashMap::with_capacity(wanted.len());
+    for chunk in wanted.chunks(CHUNK / 2) {
         // The keys as a table, joined through the unique (environment, name) and
         // (environment, server, name) indexes: one index probe per key. CROSS JOIN fixes
         // that order for SQLite, whose planner (3.51) otherwise scans the environment's
