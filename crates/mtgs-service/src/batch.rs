@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use mtgs_core::{ConflictStatus, Finding, StageId, ToolKey, ToolName, ToolStatus, Verdict};
 use mtgs_detect::{Detector, Diagnostic, PreparedTool, StageTimings};
-use mtgs_store::{FindingScope, ToolFilter};
+use mtgs_store::FindingScope;
 
 use crate::registry::Service;
 use crate::{BatchOutcome, ConflictView, Result, ServiceError, ToolBatch, ToolOutcome};
@@ -132,46 +132,39 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
         detect_batch(&cached.detector, service.new_detector(prepared.tools.len()), &prepared);
     drop(guard);
 
-    // Pairs already tracked keep their id, and their triage status moves as a
-    // registration would move it (a suppressed conflict stays suppressed).
-    let tracked: HashMap<TrackedKey, mtgs_core::Conflict> = match &environment {
-        Some(row) => {
-            let keys: Vec<ToolKey> = batch
-                .tools
-                .iter()
-                .map(|tool| ToolKey { server: batch.server.clone(), name: tool.def.name.clone() })
-                .collect();
-            service
-                .store()
-                .conflicts_involving(row.id, &keys)
-                .await?
-                .into_iter()
-                .map(|conflict| (tracked_key(&conflict.finding), conflict))
-                .collect()
-        }
+    // The batch's tools as registered on their server (status, definition hash).
+    let registered: HashMap<ToolName, (ToolStatus, String)> = match &environment {
+        Some(row) => service.store().definition_hashes(row.id, &batch.server).await?,
         None => HashMap::new(),
     };
-    // A tool registered and active with this very definition was accepted as it is.
-    let active: HashMap<ToolName, String> = match &environment {
-        Some(_) => service
+    // Pairs already tracked keep their id, and their triage status moves as a
+    // registration would move it (a suppressed conflict stays suppressed). Only a
+    // registered tool with findings has any to look up (most gate runs have none).
+    let keys: Vec<ToolKey> = batch
+        .tools
+        .iter()
+        .zip(&found)
+        .filter(|(tool, findings)| !findings.is_empty() && registered.contains_key(&tool.def.name))
+        .map(|(tool, _)| ToolKey { server: batch.server.clone(), name: tool.def.name.clone() })
+        .collect();
+    let tracked: HashMap<TrackedKey, mtgs_core::Conflict> = match &environment {
+        Some(row) if !keys.is_empty() => service
             .store()
-            .tools(&ToolFilter {
-                environment: Some(batch.environment.clone()),
-                server: Some(batch.server.clone()),
-                status: Some(ToolStatus::Active),
-                ..ToolFilter::default()
-            })
+            .conflicts_involving(row.id, &keys)
             .await?
             .into_iter()
-            .map(|record| (record.def.name, record.definition_hash))
+            .map(|conflict| (tracked_key(&conflict.finding), conflict))
             .collect(),
-        None => HashMap::new(),
+        _ => HashMap::new(),
     };
     let dispositions = batch
         .tools
         .iter()
         .map(|tool| Disposition {
-            accepted: active.get(&tool.def.name).is_some_and(|hash| *hash == tool.def.canonical_hash()),
+            // A tool registered and active with this very definition was accepted as it is.
+            accepted: registered
+                .get(&tool.def.name)
+                .is_some_and(|(status, hash)| *status == ToolStatus::Active && *hash == tool.def.canonical_hash()),
             ..Disposition::default()
         })
         .collect();

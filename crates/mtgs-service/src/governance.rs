@@ -19,6 +19,12 @@ pub const MAX_KEY_NAME_CHARS: usize = 100;
 pub const MAX_COMMENT_CHARS: usize = 2_000;
 /// A key's last use is written at most this often (ms), so reads stay reads.
 const KEY_USE_RESOLUTION_MS: i64 = 60_000;
+/// How long a key read from the store answers for it without reading again. A key
+/// revoked through this service stops working at once; one revoked elsewhere (the local
+/// CLI on the same data directory, another instance) within this time.
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How many keys the cache holds before starting over.
+const MAX_CACHED_KEYS: usize = 10_000;
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), InputError> {
     if value.trim().is_empty() {
@@ -103,6 +109,7 @@ impl Service {
             tx.append_audit(&[revoked]).await?;
         }
         tx.commit().await?;
+        self.inner.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|_, (key, _)| key.id != id);
         Ok(after)
     }
 
@@ -113,7 +120,7 @@ impl Service {
         if !is_api_key(token) {
             return Err(refused());
         }
-        let key = self.store().api_key_by_hash(&api_key_hash(token)).await?.ok_or_else(refused)?;
+        let key = self.api_key(&api_key_hash(token)).await?.ok_or_else(refused)?;
         if key.revoked_at.is_some() {
             return Err(refused());
         }
@@ -131,6 +138,25 @@ impl Service {
             tracing::warn!(%error, key = %key.prefix, "could not record the key's last use");
         }
         Ok(key.principal())
+    }
+
+    /// The key with this hash: from the cache while fresh, else from the store.
+    async fn api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        let keys = || self.inner.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((key, read)) = keys().get(hash)
+            && read.elapsed() < KEY_CACHE_TTL
+        {
+            return Ok(Some(key.clone()));
+        }
+        let Some(key) = self.store().api_key_by_hash(hash).await? else {
+            return Ok(None);
+        };
+        let mut cached = keys();
+        if cached.len() >= MAX_CACHED_KEYS {
+            cached.clear();
+        }
+        cached.insert(hash.to_owned(), (key.clone(), std::time::Instant::now()));
+        Ok(Some(key))
     }
 
     /// Records USER_LOGIN for a principal that signed in through an identity provider

@@ -50,6 +50,9 @@ pub(crate) struct Inner {
     pub embedding: Mutex<()>,
     /// When each API key's use was last written to the store (at most once a minute).
     pub key_uses: std::sync::Mutex<HashMap<i64, i64>>,
+    /// API keys read recently, by hash: a request does not read its key from the store
+    /// each time (see [`crate::governance::KEY_CACHE_TTL`]).
+    pub keys: std::sync::Mutex<HashMap<String, (mtgs_core::ApiKey, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -89,6 +92,7 @@ impl Service {
                 environments: std::sync::Mutex::new(HashMap::new()),
                 embedding: Mutex::new(()),
                 key_uses: std::sync::Mutex::new(HashMap::new()),
+                keys: std::sync::Mutex::new(HashMap::new()),
             }),
             principal: None,
         }

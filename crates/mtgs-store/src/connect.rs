@@ -19,6 +19,10 @@ pub(crate) async fn open(database_url: &str) -> Result<AnyPool> {
     // Registers the compiled-in drivers with `Any`; guarded by its own `Once`.
     sqlx::any::install_default_drivers();
     let pool = AnyPoolOptions::new()
+        // A SQLite connection is a file handle in this process, not a socket that can go
+        // stale: pinging its worker thread before each use only adds a round trip (sqlx
+        // still pings on release).
+        .test_before_acquire(false)
         .after_connect(|connection, _metadata| Box::pin(configure(connection)))
         .connect(&url)
         .await?;

@@ -19,6 +19,7 @@ mod rows;
 mod servers;
 mod tools;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 pub use audit::AuditFilter;
@@ -28,7 +29,7 @@ pub use governance::{ApprovalDecision, ApprovalFilter, NewApproval, NewKeyRow};
 
 use mtgs_core::{
     Conflict, ConflictStatus, EnvironmentName, Finding, Job, JobKind, ServerName, Severity, SeverityCounts, StageId,
-    ToolDef, ToolKey, ToolRecord, ToolStatus,
+    ToolDef, ToolKey, ToolName, ToolRecord, ToolStatus,
 };
 use serde_json::Value;
 
@@ -181,6 +182,15 @@ impl Store {
     /// Tools matching `filter`, ordered by environment, server, name.
     pub async fn tools(&self, filter: &ToolFilter) -> Result<Vec<ToolRecord>> {
         tools::list(&mut *self.pool.acquire().await?, filter).await
+    }
+
+    /// The status and definition hash of each registered tool of `server`, by name.
+    pub async fn definition_hashes(
+        &self,
+        environment_id: i64,
+        server: &ServerName,
+    ) -> Result<HashMap<ToolName, (ToolStatus, String)>> {
+        tools::definition_hashes(&mut *self.pool.acquire().await?, environment_id, server).await
     }
 
     /// The tools of an environment that detection compares against ([`ToolStatus::is_live`]).

@@ -155,7 +155,29 @@ pub(crate) async fn set_status(conn: &mut AnyConnection, tool_id: i64, status: T
     Ok(())
 }
 
-/// Row ids of those of `keys` registered in the environment; unregistered keys are absent.
+/// The status and definition hash of each registered tool of one server, by name: what
+/// a check compares a definition with, without reading and parsing the definitions.
+pub(crate) async fn definition_hashes(
+    conn: &mut AnyConnection,
+    environment_id: i64,
+    server: &ServerName,
+) -> Result<HashMap<ToolName, (ToolStatus, String)>> {
+    let mut sql = Sql::new(
+        "SELECT t.name, t.status, t.definition_hash FROM servers s JOIN tools t ON t.server_id = s.id \
+         WHERE s.environment_id = ",
+    );
+    sql.bind(environment_id);
+    sql.push(" AND s.name = ").bind(server.as_str());
+    let mut found = HashMap::new();
+    for row in sql.build().fetch_all(&mut *conn).await? {
+        found.insert(
+            name_column(&row, "name", "tools", ToolName::parse)?,
+            (enum_column(&row, "status", "tools")?, text(&row, "definition_hash")?),
+        );
+    }
+    Ok(found)
+}
+
 /// Every tool id of an environment, by key (whatever the tool's status).
 pub(crate) async fn all_ids(conn: &mut AnyConnection, environment_id: i64) -> Result<HashMap<ToolKey, i64>> {
     let mut sql = Sql::new(
@@ -174,6 +196,7 @@ pub(crate) async fn all_ids(conn: &mut AnyConnection, environment_id: i64) -> Re
     Ok(found)
 }
 
+/// Row ids of those of `keys` registered in the environment; unregistered keys are absent.
 pub(crate) async fn resolve_ids<'k>(
     conn: &mut AnyConnection,
     environment_id: i64,

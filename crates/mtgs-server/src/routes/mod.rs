@@ -69,25 +69,25 @@ pub fn router(service: Service, auth: &AuthSettings) -> anyhow::Result<Router> {
     let mcp = Router::new()
         .nest_service("/mcp", crate::mcp::http_service(service.clone()))
         .layer(axum::middleware::from_fn_with_state(authenticator, crate::auth::authenticate));
+    // One line per request at `info`, so `mtgs serve` shows its traffic by default,
+    // with the request id the response also carries.
+    let api = Router::new().nest("/v1", v1).merge(mcp).fallback(route_not_found).layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &axum::http::Request<axum::body::Body>| {
+                let id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+            })
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    );
     Ok(Router::new()
+        // The probes, outside the request log: orchestrators and load balancers poll
+        // them every few seconds, which would bury the traffic worth reading.
         .route("/health", get(probes::liveness))
         .route("/readiness", get(probes::readiness))
-        .nest("/v1", v1)
-        .merge(mcp)
-        .fallback(route_not_found)
+        .merge(api)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
-        // One line per request at `info`, so `mtgs serve` shows its traffic by default,
-        // with the request id the response also carries.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &axum::http::Request<axum::body::Body>| {
-                    let id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
         // Every response carries `x-request-id`: the caller's, or a fresh UUID.
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
