@@ -272,11 +272,51 @@ pub struct SemanticStage {
     thresholds: SemanticThresholds,
     /// Neighbours examined per check.
     neighbours: usize,
+    /// Each tool's nearest tools of other servers, as [`SemanticStage::rank_from`] reads
+    /// them, until the index changes. In an analysis every tool's neighbours ask for
+    /// the ranks of theirs: one search per tool instead of one per pair asked.
+    ranked: std::sync::Mutex<rustc_hash::FxHashMap<ToolIdx, Neighbours>>,
 }
+
+/// Tools near one tool with their similarity, most similar first.
+type Neighbours = Arc<[(ToolIdx, f32)]>;
+
+/// Neighbours a [`SemanticStage::rank_from`] list keeps beyond `mutual_rank`, so that
+/// leaving out a candidate's own closed pairs rarely leaves it short.
+const RANK_SLACK: usize = 5;
 
 impl SemanticStage {
     pub fn new(index: Box<dyn VectorIndex>, thresholds: SemanticThresholds) -> Self {
-        Self { index, thresholds, neighbours: 16 }
+        Self { index, thresholds, neighbours: 16, ranked: std::sync::Mutex::default() }
+    }
+
+    /// `tool`'s nearest tools of other servers, best first (from the memo when the index
+    /// has not changed since they were searched).
+    fn cross_server_nearest(
+        &self,
+        tool: &PreparedTool,
+        tool_idx: ToolIdx,
+        vector: &Embedding,
+        examination: &Examination<'_>,
+    ) -> Neighbours {
+        let memo = || self.ranked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = memo().get(&tool_idx) {
+            return found.clone();
+        }
+        let skip = |idx: ToolIdx| {
+            idx == tool_idx || examination.tools.get(idx).is_none_or(|other| other.key.server == tool.key.server)
+        };
+        let found: Neighbours = self.index.nearest(vector, self.thresholds.mutual_rank + RANK_SLACK, &skip).into();
+        memo().insert(tool_idx, found.clone());
+        found
+    }
+
+    /// The memo is only good for the index it was searched in.
+    fn forget_ranks(&mut self) {
+        let memo = self.ranked.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !memo.is_empty() {
+            memo.clear();
+        }
     }
 
     /// 1 + how many tools of servers other than `tool`'s are more similar to `tool` than
@@ -289,17 +329,33 @@ impl SemanticStage {
         examination: &Examination<'_>,
     ) -> usize {
         let Some(vector) = &tool.embedding else { return usize::MAX };
+        let wanted = self.thresholds.mutual_rank;
+        let nearest = self.cross_server_nearest(tool, tool_idx, vector, examination);
+        // The examination's own exclusions (the candidate, its closed pairs) come out
+        // here; the list is best first, so counting stops at the first tool that is not
+        // more similar.
+        let mut closer = 0;
+        for (idx, other) in nearest.iter() {
+            if (examination.skip)(*idx) {
+                continue;
+            }
+            if closer == wanted || *other <= similarity {
+                return 1 + closer;
+            }
+            closer += 1;
+        }
+        // Out of neighbours: the list held every tool there is, or the exclusions took
+        // more than the slack.
+        if closer == wanted || nearest.len() < wanted + RANK_SLACK {
+            return 1 + closer;
+        }
+        // Search again, the exclusions left out by the index itself.
         let skip = |idx: ToolIdx| {
             idx == tool_idx
                 || (examination.skip)(idx)
                 || examination.tools.get(idx).is_none_or(|other| other.key.server == tool.key.server)
         };
-        1 + self
-            .index
-            .nearest(vector, self.thresholds.mutual_rank, &skip)
-            .into_iter()
-            .filter(|(_, other)| *other > similarity)
-            .count()
+        1 + self.index.nearest(vector, wanted, &skip).into_iter().filter(|(_, other)| *other > similarity).count()
     }
 }
 
@@ -314,17 +370,20 @@ impl Stage for SemanticStage {
 
     fn insert(&mut self, idx: ToolIdx, tool: &PreparedTool) {
         if let Some(embedding) = &tool.embedding {
+            self.forget_ranks();
             self.index.insert(idx, embedding);
         }
     }
 
     fn insert_many(&mut self, tools: &[(ToolIdx, &PreparedTool)]) {
+        self.forget_ranks();
         let items =
             tools.iter().filter_map(|(idx, tool)| tool.embedding.clone().map(|vector| (*idx, vector))).collect();
         self.index.insert_many(items);
     }
 
     fn remove(&mut self, idx: ToolIdx, _tool: &PreparedTool) {
+        self.forget_ranks();
         self.index.remove(idx);
     }
 

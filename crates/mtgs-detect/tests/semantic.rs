@@ -110,6 +110,28 @@ fn a_neighbour_with_a_closer_match_elsewhere_is_only_low() {
 }
 
 #[test]
+fn ranks_remembered_between_checks_follow_the_registry() {
+    let mut detector = detector_with(NEAREST_ONLY);
+    detector.insert_prepared(prepared("jira", tool("jira_create_issue", "File a Jira issue"), &[1.0, 1.0, 0.0]));
+    detector.insert_prepared(prepared("notes", tool("write_note", "Write a note"), &[0.0, 0.0, 1.0]));
+    let candidate = prepared("linear", tool("linear_create_ticket", "Open a Linear ticket"), &[1.0, 0.3, 0.9]);
+    // Jira's nearest tool of another server is asked (and remembered) by the first check.
+    assert_eq!(semantic_findings(&detector, &candidate)[0], "jira/jira_create_issue medium 0.667");
+    // A tool far nearer to jira than the candidate (and far from the candidate) arrives:
+    // the next check ranks jira afresh.
+    detector.insert_prepared(prepared("asana", tool("asana_create_task", "Add an Asana task"), &[1.0, 1.0, -0.3]));
+    let found = semantic_findings(&detector, &candidate);
+    assert!(found.contains(&"jira/jira_create_issue low 0.667".to_owned()), "{found:?}");
+    // And without it again, jira's rank is back to the first.
+    let asana = mtgs_core::ToolKey {
+        server: ServerName::parse("asana").expect("valid"),
+        name: mtgs_core::ToolName::parse("asana_create_task").expect("valid"),
+    };
+    detector.remove(&asana);
+    assert_eq!(semantic_findings(&detector, &candidate)[0], "jira/jira_create_issue medium 0.667");
+}
+
+#[test]
 fn siblings_on_one_server_and_names_with_different_actions_stay_low() {
     let mut detector = detector();
     detector.insert_prepared(prepared("jira", tool("jira_create_issue", "File a Jira issue"), &[1.0, 1.0, 0.0]));
