@@ -290,23 +290,19 @@ impl SemanticStage {
         Self { index, thresholds, neighbours: 16, ranked: std::sync::Mutex::default() }
     }
 
-    /// `tool`'s nearest tools of other servers, best first (from the memo when the index
-    /// has not changed since they were searched).
+    /// The nearest tools to `vector` outside `outside` (the tool at `tool_idx` and its own
+    /// server's), best first: from the memo when the index has not changed since.
     fn cross_server_nearest(
         &self,
-        tool: &PreparedTool,
         tool_idx: ToolIdx,
         vector: &Embedding,
-        examination: &Examination<'_>,
+        outside: &dyn Fn(ToolIdx) -> bool,
     ) -> Neighbours {
         let memo = || self.ranked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(found) = memo().get(&tool_idx) {
             return found.clone();
         }
-        let skip = |idx: ToolIdx| {
-            idx == tool_idx || examination.tools.get(idx).is_none_or(|other| other.key.server == tool.key.server)
-        };
-        let found: Neighbours = self.index.nearest(vector, self.thresholds.mutual_rank + RANK_SLACK, &skip).into();
+        let found: Neighbours = self.index.nearest(vector, self.thresholds.mutual_rank + RANK_SLACK, outside).into();
         memo().insert(tool_idx, found.clone());
         found
     }
@@ -330,7 +326,10 @@ impl SemanticStage {
     ) -> usize {
         let Some(vector) = &tool.embedding else { return usize::MAX };
         let wanted = self.thresholds.mutual_rank;
-        let nearest = self.cross_server_nearest(tool, tool_idx, vector, examination);
+        let outside = |idx: ToolIdx| {
+            idx == tool_idx || examination.tools.get(idx).is_none_or(|other| other.key.server == tool.key.server)
+        };
+        let nearest = self.cross_server_nearest(tool_idx, vector, &outside);
         // The examination's own exclusions (the candidate, its closed pairs) come out
         // here; the list is best first, so counting stops at the first tool that is not
         // more similar.
@@ -350,11 +349,7 @@ impl SemanticStage {
             return 1 + closer;
         }
         // Search again, the exclusions left out by the index itself.
-        let skip = |idx: ToolIdx| {
-            idx == tool_idx
-                || (examination.skip)(idx)
-                || examination.tools.get(idx).is_none_or(|other| other.key.server == tool.key.server)
-        };
+        let skip = |idx: ToolIdx| outside(idx) || (examination.skip)(idx);
         1 + self.index.nearest(vector, wanted, &skip).into_iter().filter(|(_, other)| *other > similarity).count()
     }
 }

@@ -9,10 +9,10 @@ use mtgs_store::FindingScope;
 use serde_json::{Value, json};
 
 use crate::registry::Service;
+use crate::{Progress, Result, ServiceError};
 
 /// Findings an analysis records per batch (with their audit entries).
 const RECORD_BATCH: usize = 10_000;
-use crate::{Progress, Result, ServiceError};
 
 impl Service {
     /// Queues an all-pairs analysis of an environment (`NotFound` if it does not exist);
