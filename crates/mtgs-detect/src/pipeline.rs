@@ -229,7 +229,7 @@ impl Detector {
                         let mut found: Vec<Keyed> = Vec::new();
                         for &(_, idx) in slice {
                             let Some(candidate) = self.tools.get(idx) else { continue };
-                            let (ledger, _, _) = self.ledger(candidate, &HashSet::from_iter([idx]));
+                            let (ledger, _, _) = self.ledger(candidate, &HashSet::from_iter([idx]), false);
                             let own = rank[idx.0 as usize];
                             for (other, pairs) in ledger {
                                 let theirs = rank[other.0 as usize];
@@ -281,9 +281,16 @@ impl Detector {
         merged.into_iter().flatten().collect()
     }
 
-    /// The finding a kept analysis report stands for, its keys in order.
-    fn finding(&self, keyed: Keyed) -> Option<Finding> {
-        let candidate = &self.tools.get(keyed.candidate)?.key;
+    /// The finding a kept analysis report stands for, its keys in order, with the
+    /// evidence the analysis left out written now.
+    fn finding(&self, mut keyed: Keyed) -> Option<Finding> {
+        let candidate = self.tools.get(keyed.candidate)?;
+        if keyed.found.evidence.is_null()
+            && let Some(stage) = self.stages.iter().find(|stage| stage.id() == keyed.key.2)
+        {
+            keyed.found.evidence = stage.explain(&self.tools, candidate, &keyed.found);
+        }
+        let candidate = &candidate.key;
         let other = &self.tools.get(keyed.found.other)?.key;
         let (tool_a, tool_b) = if candidate <= other { (candidate, other) } else { (other, candidate) };
         Some(Finding {
@@ -298,7 +305,7 @@ impl Detector {
     }
 
     fn examine(&self, candidate: &PreparedTool, skipped: &HashSet<ToolIdx>) -> CheckResult {
-        let (ledger, diagnostics, timings) = self.ledger(candidate, skipped);
+        let (ledger, diagnostics, timings) = self.ledger(candidate, skipped, true);
         let mut findings = Vec::new();
         for (idx, found) in ledger {
             let Some(other) = self.tools.get(idx) else { continue };
@@ -321,8 +328,14 @@ impl Detector {
     }
 
     /// What every stage found about `candidate`, per other tool: the stages run in order
-    /// under their admission rules.
-    fn ledger(&self, candidate: &PreparedTool, skipped: &HashSet<ToolIdx>) -> (Ledger, Vec<Diagnostic>, StageTimings) {
+    /// under their admission rules. Without `evidence`, stages may leave it out (see
+    /// [`Examination::evidence`]).
+    fn ledger(
+        &self,
+        candidate: &PreparedTool,
+        skipped: &HashSet<ToolIdx>,
+        evidence: bool,
+    ) -> (Ledger, Vec<Diagnostic>, StageTimings) {
         let mut ledger: Ledger = BTreeMap::new();
         let mut diagnostics = Vec::new();
         let mut timings = StageTimings::default();
@@ -343,8 +356,16 @@ impl Detector {
                         _ => HashSet::default(),
                     };
                     let skip = |idx: ToolIdx| skipped.contains(&idx) || closed.contains(&idx);
-                    let found =
-                        self.run_stage(stage.as_ref(), candidate, &skip, &[], &ledger, &mut diagnostics, &mut timings);
+                    let found = self.run_stage(
+                        stage.as_ref(),
+                        candidate,
+                        &skip,
+                        &[],
+                        &ledger,
+                        evidence,
+                        &mut diagnostics,
+                        &mut timings,
+                    );
                     record(&mut ledger, stage.id(), found, |idx| !skip(idx));
                     for (earlier_position, examined) in &mut pair_stages_run {
                         let fresh: Vec<ToolIdx> =
@@ -360,6 +381,7 @@ impl Detector {
                             &excluded,
                             &fresh,
                             &ledger,
+                            evidence,
                             &mut diagnostics,
                             &mut timings,
                         );
@@ -374,6 +396,7 @@ impl Detector {
                         &excluded,
                         &pairs,
                         &ledger,
+                        evidence,
                         &mut diagnostics,
                         &mut timings,
                     );
@@ -392,6 +415,7 @@ impl Detector {
                         &excluded,
                         &pairs,
                         &ledger,
+                        evidence,
                         &mut diagnostics,
                         &mut timings,
                     );
@@ -411,6 +435,7 @@ impl Detector {
         skip: &dyn Fn(ToolIdx) -> bool,
         pairs: &[ToolIdx],
         ledger: &Ledger,
+        evidence: bool,
         diagnostics: &mut Vec<Diagnostic>,
         timings: &mut StageTimings,
     ) -> Vec<PairFinding> {
@@ -418,7 +443,7 @@ impl Detector {
         let earlier = |idx: ToolIdx| {
             ledger.get(&idx).map(|found| found.iter().map(|(id, f)| (*id, f.severity)).collect()).unwrap_or_default()
         };
-        let examination = Examination { tools: &self.tools, candidate, skip, pairs, earlier: &earlier };
+        let examination = Examination { tools: &self.tools, candidate, skip, pairs, earlier: &earlier, evidence };
         let mut found = Vec::new();
         stage.examine(&examination, &mut found, diagnostics);
         timings.add(stage.id(), started.elapsed());

@@ -114,11 +114,20 @@ pub struct Examination<'a> {
     pub pairs: &'a [ToolIdx],
     /// Findings earlier stages made about the pairs, for stages that weigh them.
     pub earlier: &'a dyn Fn(ToolIdx) -> Vec<(StageId, Severity)>,
+    /// Whether findings need their evidence now. An all-pairs analysis hears of most
+    /// pairs from both sides and keeps one report of each, so it asks for the evidence
+    /// of the kept reports only, through [`Stage::explain`]; a stage may leave
+    /// `evidence` null when this is false.
+    pub evidence: bool,
 }
 
 impl std::fmt::Debug for Examination<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Examination").field("candidate", &self.candidate.key).field("pairs", &self.pairs).finish()
+        f.debug_struct("Examination")
+            .field("candidate", &self.candidate.key)
+            .field("pairs", &self.pairs)
+            .field("evidence", &self.evidence)
+            .finish()
     }
 }
 
@@ -155,4 +164,12 @@ pub trait Stage: Send + Sync + std::fmt::Debug {
         findings: &mut Vec<PairFinding>,
         diagnostics: &mut Vec<Diagnostic>,
     );
+
+    /// The evidence of `found`, a finding this stage made about `candidate` in an
+    /// examination that did not ask for evidence, as that examination would have written
+    /// it. Only called while the registry is unchanged since. Stages that always write
+    /// their evidence keep the default.
+    fn explain(&self, _tools: &ToolTable, _candidate: &PreparedTool, found: &PairFinding) -> Value {
+        found.evidence.clone()
+    }
 }

@@ -221,6 +221,39 @@ fn analyze_reports_each_pair_once_in_canonical_order() {
 }
 
 #[test]
+fn analysis_writes_the_evidence_a_check_of_either_side_writes() {
+    // An analysis leaves evidence out while it examines and writes it for the reports it
+    // keeps; each must read as the check of one of the pair's tools would have it.
+    let detector = detector(&[
+        ("jira", simple("create_task", JIRA_TASK)),
+        ("salesforce", simple("create_task", SALESFORCE_TASK)),
+        ("asana", simple("createTask", "Create a task in Asana")),
+        ("github", simple("get_issue", "Get an issue from a GitHub repository by its number")),
+        ("gitlab", simple("get_issues", "List the issues of a GitLab project")),
+        ("linear", simple("issue_get", "Get an issue from a Linear team by its number")),
+        ("calendar", simple("create-event", "Create an event in a Google calendar with a title and time")),
+        ("calendar2", simple("delete-event", "Delete an event from a Google calendar given its id and time")),
+        ("brave", simple("brave_web_search", "Search the web with Brave for pages matching a query")),
+        ("search", simple("web_search", "Search the web for pages matching a query")),
+    ]);
+    let findings = detector.analyze(2, &|_, _| {});
+    let kinds: std::collections::BTreeSet<String> = findings.iter().map(|f| f.kind.to_string()).collect();
+    assert!(kinds.len() >= 4, "the fixture should reach several lexical kinds: {kinds:?}");
+    for finding in &findings {
+        assert!(finding.evidence.is_object(), "{finding:?}");
+        let seen_from = |from: &mtgs_core::ToolKey, to: &mtgs_core::ToolKey| {
+            let idx = detector.tools().find(from).expect("registered");
+            detector.check_registered(idx).findings.into_iter().find(|f| &f.tool_b == to && f.stage == finding.stage)
+        };
+        let sides = [seen_from(&finding.tool_a, &finding.tool_b), seen_from(&finding.tool_b, &finding.tool_a)];
+        assert!(
+            sides.iter().flatten().any(|f| f.kind == finding.kind && f.evidence == finding.evidence),
+            "{finding:?} / {sides:?}"
+        );
+    }
+}
+
+#[test]
 fn names_that_differ_in_their_action_are_low_however_alike_their_descriptions() {
     let found = check(
         &[(

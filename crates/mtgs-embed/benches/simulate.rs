@@ -98,6 +98,7 @@ fn main() {
                 skip: &|_| false,
                 pairs: &[twin_idx],
                 earlier: &|_| Vec::new(),
+                evidence: true,
             };
             let (mut findings, mut diagnostics) = (Vec::new(), Vec::new());
             let started = Instant::now();

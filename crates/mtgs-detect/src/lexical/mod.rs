@@ -16,7 +16,7 @@ use mtgs_core::{ConflictKind, Severity, StageId};
 use serde_json::{Value, json};
 
 use crate::prepared::PreparedTool;
-use crate::stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolIdx};
+use crate::stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolIdx, ToolTable};
 use crate::text;
 pub use edit::{EditIndex, bounded_distance};
 pub use terms::{TermId, TermIndex, term_ids};
@@ -128,14 +128,30 @@ impl Stage for LexicalStage {
         ordered.sort_unstable();
         for idx in ordered {
             let Some(other) = examination.tools.get(idx) else { continue };
-            if let Some((kind, severity, score, evidence)) = self.assess(candidate, other) {
+            if let Some((kind, severity, score, evidence)) = self.assess(candidate, other, examination.evidence) {
                 findings.push(PairFinding { other: idx, kind, severity, score, evidence });
             }
         }
     }
+
+    fn explain(&self, tools: &ToolTable, candidate: &PreparedTool, found: &PairFinding) -> Value {
+        // The assessment is a function of the two tools and the term index, so running it
+        // again with the evidence written gives what the examination would have written.
+        tools
+            .get(found.other)
+            .and_then(|other| self.assess(candidate, other, true))
+            .map_or(Value::Null, |(_, _, _, evidence)| evidence)
+    }
 }
 
+/// A finding's kind, severity, score and evidence (null when not asked for).
 type Assessment = (ConflictKind, Severity, f64, Value);
+
+/// `build()` when the evidence is wanted, else null: most of an assessment's cost in an
+/// analysis is writing evidence for reports the merge then drops.
+fn written(wanted: bool, build: impl FnOnce() -> Value) -> Value {
+    if wanted { build() } else { Value::Null }
+}
 
 /// How two names a small edit apart differ, word by word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,32 +181,36 @@ impl NameEdit {
 }
 
 impl LexicalStage {
-    fn assess(&self, a: &PreparedTool, b: &PreparedTool) -> Option<Assessment> {
+    fn assess(&self, a: &PreparedTool, b: &PreparedTool, evidence: bool) -> Option<Assessment> {
         // Two tools of one server are compared without that server's house vocabulary.
         let one_server = (a.key.server == b.key.server).then_some(&a.key.server);
         let description = round(self.terms.cosine(&a.term_ids, &b.term_ids, one_server));
         if a.def.name == b.def.name {
-            let evidence = json!({"name": a.def.name, "description_similarity": description});
+            let evidence = written(evidence, || json!({"name": a.def.name, "description_similarity": description}));
             return Some((ConflictKind::ExactName, Severity::Critical, 1.0, evidence));
         }
         if a.folded == b.folded {
-            let evidence = json!({"normalized": a.words.join("_"), "names": [a.def.name, b.def.name],
-                                  "description_similarity": description});
+            let evidence = written(evidence, || {
+                json!({"normalized": a.words.join("_"), "names": [a.def.name, b.def.name],
+                       "description_similarity": description})
+            });
             return Some((ConflictKind::NormalizedName, Severity::Critical, 1.0, evidence));
         }
         if a.skeleton == b.skeleton {
-            let evidence = json!({
-                "skeleton": a.skeleton,
-                "names": [a.def.name, b.def.name],
-                "differing_characters": differing_characters(&a.folded, &b.folded),
-                "mixed_script": [text::is_mixed_script(a.def.name.as_str()), text::is_mixed_script(b.def.name.as_str())],
+            let evidence = written(evidence, || {
+                json!({
+                    "skeleton": a.skeleton,
+                    "names": [a.def.name, b.def.name],
+                    "differing_characters": differing_characters(&a.folded, &b.folded),
+                    "mixed_script": [text::is_mixed_script(a.def.name.as_str()), text::is_mixed_script(b.def.name.as_str())],
+                })
             });
             return Some((ConflictKind::ConfusableName, Severity::Critical, 1.0, evidence));
         }
 
         let same_server = a.key.server == b.key.server;
-        let near = self.near_name(a, b, description);
-        let overlap = self.token_overlap(a, b, description);
+        let near = self.near_name(a, b, description, evidence);
+        let overlap = self.token_overlap(a, b, description, evidence);
         let best = match (near, overlap) {
             (Some(near), Some(overlap)) => {
                 let (mut keep, other) =
@@ -217,7 +237,7 @@ impl LexicalStage {
         Some((kind, severity, score, evidence))
     }
 
-    fn near_name(&self, a: &PreparedTool, b: &PreparedTool, description: f64) -> Option<Assessment> {
+    fn near_name(&self, a: &PreparedTool, b: &PreparedTool, description: f64, evidence: bool) -> Option<Assessment> {
         let (a_folded, b_folded) = (&a.folded_chars, &b.folded_chars);
         let distance = if a.word_stems == b.word_stems {
             bounded_distance(a_folded, b_folded, usize::MAX).unwrap_or(usize::MAX)
@@ -229,7 +249,7 @@ impl LexicalStage {
             };
             bounded_distance(a_folded, b_folded, bound)?
         };
-        let (edit, words) = classify_edit(a, b, description);
+        let edit = classify_edit(a, b, description);
         let schema_separates = required_parameters(a) != required_parameters(b);
         let severity = match edit {
             NameEdit::Inflection | NameEdit::Version
@@ -245,17 +265,25 @@ impl LexicalStage {
         };
         let longest = a_folded.len().max(b_folded.len()) as f64;
         let score = round(1.0 - distance as f64 / longest);
-        let evidence = json!({
-            "distance": distance,
-            "edit": edit.as_str(),
-            "words": words,
-            "schema_separates": schema_separates,
-            "description_similarity": description,
+        let evidence = written(evidence, || {
+            json!({
+                "distance": distance,
+                "edit": edit.as_str(),
+                "words": edited_words(a, b),
+                "schema_separates": schema_separates,
+                "description_similarity": description,
+            })
         });
         Some((ConflictKind::NearName, severity, score, evidence))
     }
 
-    fn token_overlap(&self, a: &PreparedTool, b: &PreparedTool, description: f64) -> Option<Assessment> {
+    fn token_overlap(
+        &self,
+        a: &PreparedTool,
+        b: &PreparedTool,
+        description: f64,
+        evidence: bool,
+    ) -> Option<Assessment> {
         let shared_names = sorted_shared(&a.stem_set, &b.stem_set);
         let union = (a.stem_set.len() + b.stem_set.len() - shared_names).max(1);
         let name_overlap = round(shared_names as f64 / union as f64);
@@ -295,40 +323,50 @@ impl LexicalStage {
             _ if score >= thresholds::OVERLAP_LOW => Severity::Low,
             _ => return None,
         };
-        let mut shared: Vec<(&String, f64)> =
-            terms::shared_terms(&a.terms, &b.terms).map(|term| (term, self.terms.idf(term))).collect();
-        shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(y.0)));
-        let shared: Vec<&String> = shared.into_iter().take(10).map(|(term, _)| term).collect();
-        let evidence = json!({
-            "relation": relation,
-            "name_overlap": name_overlap,
-            "description_similarity": description,
-            "shared_terms": shared,
+        let evidence = written(evidence, || {
+            let mut shared: Vec<(&String, f64)> =
+                terms::shared_terms(&a.terms, &b.terms).map(|term| (term, self.terms.idf(term))).collect();
+            shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(y.0)));
+            let shared: Vec<&String> = shared.into_iter().take(10).map(|(term, _)| term).collect();
+            json!({
+                "relation": relation,
+                "name_overlap": name_overlap,
+                "description_similarity": description,
+                "shared_terms": shared,
+            })
         });
         Some((ConflictKind::TokenOverlap, severity, score, evidence))
     }
 }
 
-fn classify_edit(a: &PreparedTool, b: &PreparedTool, description: f64) -> (NameEdit, Value) {
-    let differing: Vec<(&String, &String)> = if a.words.len() == b.words.len() {
+/// The words two names of equal length differ in, position by position.
+fn differing_words<'a>(a: &'a PreparedTool, b: &'a PreparedTool) -> Vec<(&'a String, &'a String)> {
+    if a.words.len() == b.words.len() {
         a.words.iter().zip(&b.words).filter(|(x, y)| x != y).collect()
     } else {
         Vec::new()
-    };
-    let words = match differing.as_slice() {
+    }
+}
+
+/// A near-name finding's `words`: the one word that differs, or both names.
+fn edited_words(a: &PreparedTool, b: &PreparedTool) -> Value {
+    match differing_words(a, b).as_slice() {
         [(x, y)] => json!([x, y]),
         _ => json!([a.words.join("_"), b.words.join("_")]),
-    };
+    }
+}
+
+fn classify_edit(a: &PreparedTool, b: &PreparedTool, description: f64) -> NameEdit {
     if a.word_stems == b.word_stems || text::stem(&a.folded) == text::stem(&b.folded) {
-        return (NameEdit::Inflection, words);
+        return NameEdit::Inflection;
     }
     if strip_version(&a.folded) == strip_version(&b.folded) {
-        return (NameEdit::Version, words);
+        return NameEdit::Version;
     }
-    if let [(x, y)] = differing.as_slice() {
+    if let [(x, y)] = differing_words(a, b).as_slice() {
         let both_actions = text::is_action_word(x) && text::is_action_word(y);
         if (both_actions && text::action_class(x) != text::action_class(y)) || text::negates(x, y) {
-            return (NameEdit::DifferentAction, words);
+            return NameEdit::DifferentAction;
         }
         // Typosquatting is copying another server's tool; one server's own look-alike
         // words (`lpush` / `rpush`) are just different words.
@@ -336,10 +374,10 @@ fn classify_edit(a: &PreparedTool, b: &PreparedTool, description: f64) -> (NameE
             && x.chars().count().min(y.chars().count()) >= 4
             && strsim::levenshtein(x, y) <= edit::MAX_DISTANCE;
         if look_alike && description >= thresholds::TYPOSQUAT_DESCRIPTION {
-            return (NameEdit::Typosquat, words);
+            return NameEdit::Typosquat;
         }
     }
-    (NameEdit::DifferentWord, words)
+    NameEdit::DifferentWord
 }
 
 /// How many words two names share once each drops the words of its own server's name
