@@ -33,9 +33,11 @@ pub struct PreparedTool {
     pub folded_chars: Vec<char>,
     /// UTS #39 skeleton of `folded`.
     pub skeleton: String,
-    /// Sorted unique stems of the name, title and description opening.
+    /// Unique stems of the name, title and description opening (the alphabetically first
+    /// [`MAX_TERMS`]), in the order of their ids.
     pub terms: Vec<String>,
-    /// The terms' ids, sorted: what the term index stores and scores pairs by.
+    /// The terms' ids, sorted, `term_ids[i]` the id of `terms[i]`: what the term index
+    /// stores and scores pairs by.
     pub term_ids: Vec<crate::lexical::TermId>,
     /// Top-level input parameters.
     pub params: BTreeMap<String, ParamShape>,
@@ -87,7 +89,7 @@ impl PreparedTool {
         }
         let mut terms = text::terms(&text_for_terms);
         terms.truncate(MAX_TERMS);
-        let term_ids = crate::lexical::term_ids(&terms);
+        let (term_ids, terms) = crate::lexical::by_id(terms);
 
         let params = parameter_shapes(&def.input_schema);
         Self {

@@ -10,7 +10,9 @@
 mod edit;
 mod terms;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
 use mtgs_core::{ConflictKind, Severity, StageId};
 use serde_json::{Value, json};
@@ -19,7 +21,8 @@ use crate::prepared::PreparedTool;
 use crate::stage::{Admission, Diagnostic, Examination, PairFinding, Stage, ToolIdx, ToolTable};
 use crate::text;
 pub use edit::{EditIndex, bounded_distance};
-pub use terms::{TermId, TermIndex, term_ids};
+pub(crate) use terms::by_id;
+pub use terms::{TermId, TermIndex, Weights};
 
 /// Description similarity (IDF-weighted cosine of terms) above which two descriptions
 /// are taken to describe the same job. Starting values, to be tuned on the eval corpus.
@@ -38,7 +41,7 @@ pub mod thresholds {
     pub const OVERLAP_HIGH: f64 = 0.7;
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct LexicalStage {
     exact: HashMap<String, Vec<ToolIdx>>,
     folded: HashMap<String, Vec<ToolIdx>>,
@@ -48,6 +51,19 @@ pub struct LexicalStage {
     stems: HashMap<String, Vec<ToolIdx>>,
     near: EditIndex,
     terms: TermIndex,
+    /// Changes with every insert and remove: what [`WeightMemo`] is valid for.
+    generation: u64,
+    weights: RwLock<WeightMemo>,
+}
+
+/// Registered tools' term weights ([`TermIndex::weigh`]), each taken the first time a
+/// pair needs it after the index last changed: a tool is compared with dozens of others
+/// in a check and from both sides in an analysis, and each weight is a lookup and a
+/// logarithm.
+#[derive(Debug, Default)]
+struct WeightMemo {
+    generation: u64,
+    slots: Vec<OnceLock<Weights>>,
 }
 
 fn push(map: &mut HashMap<String, Vec<ToolIdx>>, key: &str, idx: ToolIdx) {
@@ -79,6 +95,7 @@ impl Stage for LexicalStage {
         push(&mut self.stems, &tool.word_stems.join(" "), idx);
         self.near.insert(idx, &tool.folded_chars);
         self.terms.insert(idx, &tool.key.server, &tool.term_ids);
+        self.generation += 1;
     }
 
     fn remove(&mut self, idx: ToolIdx, tool: &PreparedTool) {
@@ -88,6 +105,7 @@ impl Stage for LexicalStage {
         pull(&mut self.stems, &tool.word_stems.join(" "), idx);
         self.near.remove(idx, &tool.folded_chars);
         self.terms.remove(idx, &tool.key.server, &tool.term_ids);
+        self.generation += 1;
     }
 
     fn examine(
@@ -126,9 +144,14 @@ impl Stage for LexicalStage {
 
         let mut ordered: Vec<ToolIdx> = pairs.into_iter().filter(|idx| !(examination.skip)(*idx)).collect();
         ordered.sort_unstable();
+        let memo = self.weight_memo(examination.tools.slots());
+        let own = self.terms.weigh(&candidate.term_ids);
         for idx in ordered {
             let Some(other) = examination.tools.get(idx) else { continue };
-            if let Some((kind, severity, score, evidence)) = self.assess(candidate, other, examination.evidence) {
+            let theirs = memo.weights(idx, other, &self.terms);
+            if let Some((kind, severity, score, evidence)) =
+                self.assess((candidate, &own), (other, &theirs), examination.evidence)
+            {
                 findings.push(PairFinding { other: idx, kind, severity, score, evidence });
             }
         }
@@ -137,10 +160,47 @@ impl Stage for LexicalStage {
     fn explain(&self, tools: &ToolTable, candidate: &PreparedTool, found: &PairFinding) -> Value {
         // The assessment is a function of the two tools and the term index, so running it
         // again with the evidence written gives what the examination would have written.
-        tools
-            .get(found.other)
-            .and_then(|other| self.assess(candidate, other, true))
-            .map_or(Value::Null, |(_, _, _, evidence)| evidence)
+        let Some(other) = tools.get(found.other) else { return Value::Null };
+        let memo = self.weight_memo(tools.slots());
+        let own = match tools.find(&candidate.key) {
+            Some(idx) => memo.weights(idx, candidate, &self.terms).into_owned(),
+            None => self.terms.weigh(&candidate.term_ids),
+        };
+        let theirs = memo.weights(found.other, other, &self.terms);
+        self.assess((candidate, &own), (other, &theirs), true).map_or(Value::Null, |(_, _, _, evidence)| evidence)
+    }
+}
+
+impl LexicalStage {
+    /// The weight memo, emptied if the index changed since it was filled, with a slot for
+    /// each of `slots`.
+    fn weight_memo(&self, slots: usize) -> RwLockReadGuard<'_, WeightMemo> {
+        let memo = self.weights.read().unwrap_or_else(PoisonError::into_inner);
+        if memo.generation == self.generation && memo.slots.len() >= slots {
+            return memo;
+        }
+        drop(memo);
+        let mut memo = self.weights.write().unwrap_or_else(PoisonError::into_inner);
+        if memo.generation != self.generation {
+            memo.slots.clear();
+            memo.generation = self.generation;
+        }
+        if memo.slots.len() < slots {
+            memo.slots.resize_with(slots, OnceLock::new);
+        }
+        drop(memo);
+        self.weights.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl WeightMemo {
+    /// The weights of `tool`, registered at `idx`.
+    fn weights(&self, idx: ToolIdx, tool: &PreparedTool, terms: &TermIndex) -> Cow<'_, Weights> {
+        match self.slots.get(idx.0 as usize) {
+            Some(slot) => Cow::Borrowed(slot.get_or_init(|| terms.weigh(&tool.term_ids))),
+            // Not reached: the memo has a slot for every registered tool.
+            None => Cow::Owned(terms.weigh(&tool.term_ids)),
+        }
     }
 }
 
@@ -181,10 +241,16 @@ impl NameEdit {
 }
 
 impl LexicalStage {
-    fn assess(&self, a: &PreparedTool, b: &PreparedTool, evidence: bool) -> Option<Assessment> {
+    /// The finding about `a` and `b` (each with its term weights), if any.
+    fn assess(
+        &self,
+        (a, weights_a): (&PreparedTool, &Weights),
+        (b, weights_b): (&PreparedTool, &Weights),
+        evidence: bool,
+    ) -> Option<Assessment> {
         // Two tools of one server are compared without that server's house vocabulary.
         let one_server = (a.key.server == b.key.server).then_some(&a.key.server);
-        let description = round(self.terms.cosine(&a.term_ids, &b.term_ids, one_server));
+        let description = round(self.terms.cosine((&a.term_ids, weights_a), (&b.term_ids, weights_b), one_server));
         if a.def.name == b.def.name {
             let evidence = written(evidence, || json!({"name": a.def.name, "description_similarity": description}));
             return Some((ConflictKind::ExactName, Severity::Critical, 1.0, evidence));
@@ -324,8 +390,10 @@ impl LexicalStage {
             _ => return None,
         };
         let evidence = written(evidence, || {
-            let mut shared: Vec<(&String, f64)> =
-                terms::shared_terms(&a.terms, &b.terms).map(|term| (term, self.terms.idf(term))).collect();
+            let mut shared: Vec<(&String, f64)> = terms::shared_terms((&a.term_ids, &a.terms), &b.term_ids)
+                .into_iter()
+                .map(|(id, term)| (term, self.terms.idf_of(id)))
+                .collect();
             shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(y.0)));
             let shared: Vec<&String> = shared.into_iter().take(10).map(|(term, _)| term).collect();
             json!({

@@ -34,12 +34,13 @@ pub fn term_id(term: &str) -> TermId {
     FxBuildHasher.hash_one(term)
 }
 
-/// The ids of sorted unique terms, sorted and unique (what [`TermIndex`] takes).
-pub fn term_ids(terms: &[String]) -> Vec<TermId> {
-    let mut ids: Vec<TermId> = terms.iter().map(|term| term_id(term)).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+/// Terms with their ids, ordered by id and unique (the ids are what [`TermIndex`] takes;
+/// two terms sharing an id are one).
+pub fn by_id(terms: Vec<String>) -> (Vec<TermId>, Vec<String>) {
+    let mut keyed: Vec<(TermId, String)> = terms.into_iter().map(|term| (term_id(&term), term)).collect();
+    keyed.sort_unstable_by_key(|(id, _)| *id);
+    keyed.dedup_by_key(|(id, _)| *id);
+    keyed.into_iter().unzip()
 }
 
 /// Within one server, a term that at least this share of its tools use is the server's
@@ -118,11 +119,7 @@ impl TermIndex {
     /// Inverse document frequency, `ln(1 + (N + 1) / (df + 1))`: high for rare terms,
     /// and smoothed so that in a registry of three tools a word two of them share is not
     /// discounted as if it were common.
-    pub fn idf(&self, term: &str) -> f64 {
-        self.idf_of(term_id(term))
-    }
-
-    fn idf_of(&self, term: TermId) -> f64 {
+    pub fn idf_of(&self, term: TermId) -> f64 {
         let frequency = self.postings.get(&term).map_or(0, Vec::len);
         (1.0 + (self.tools as f64 + 1.0) / (frequency as f64 + 1.0)).ln()
     }
@@ -180,38 +177,67 @@ impl TermIndex {
         })
     }
 
-    /// Cosine similarity of two tools' term sets, each term weighted by its IDF. Between
-    /// two tools of one server (`same_server`), that server's house vocabulary is left out.
-    pub fn cosine(&self, a: &[TermId], b: &[TermId], same_server: Option<&ServerName>) -> f64 {
+    /// Each of `terms` weighed as the index stands: what [`TermIndex::cosine`] takes.
+    pub fn weigh(&self, terms: &[TermId]) -> Weights {
+        let per_term: Box<[f64]> = terms.iter().map(|term| self.idf_of(*term).powi(2)).collect();
+        let norm = per_term.iter().fold(0.0, |sum, weight| sum + weight);
+        Weights { per_term, norm }
+    }
+
+    /// Cosine similarity of two tools' term sets (`a` and `b`, each with its weights from
+    /// [`TermIndex::weigh`] while the index stood as it does now), each term weighted by
+    /// its IDF. Between two tools of one server (`same_server`), that server's house
+    /// vocabulary is left out.
+    pub fn cosine(
+        &self,
+        (a, weights_a): (&[TermId], &Weights),
+        (b, weights_b): (&[TermId], &Weights),
+        same_server: Option<&ServerName>,
+    ) -> f64 {
         let counts = |term: TermId| same_server.is_none_or(|server| !self.is_house(server, term));
-        // One walk over both sorted lists: each term's weight is looked up once.
+        // One walk over both sorted lists. Across servers every term counts, so the norms
+        // are the weights' sums; within one, they are summed here without the house terms.
         let (mut norm_a, mut norm_b, mut shared) = (0.0, 0.0, 0.0);
         let (mut i, mut j) = (0, 0);
-        while i < a.len() || j < b.len() {
-            let order = match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) => x.cmp(y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
-            };
-            let term = if order == std::cmp::Ordering::Greater { b[j] } else { a[i] };
-            let weight = if counts(term) { self.idf_of(term).powi(2) } else { 0.0 };
-            match order {
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
                 std::cmp::Ordering::Less => {
-                    norm_a += weight;
+                    if same_server.is_some() && counts(a[i]) {
+                        norm_a += weights_a.per_term[i];
+                    }
                     i += 1;
                 }
                 std::cmp::Ordering::Greater => {
-                    norm_b += weight;
+                    if same_server.is_some() && counts(b[j]) {
+                        norm_b += weights_b.per_term[j];
+                    }
                     j += 1;
                 }
                 std::cmp::Ordering::Equal => {
-                    norm_a += weight;
-                    norm_b += weight;
-                    shared += weight;
+                    if counts(a[i]) {
+                        let weight = weights_a.per_term[i];
+                        norm_a += weight;
+                        norm_b += weight;
+                        shared += weight;
+                    }
                     i += 1;
                     j += 1;
                 }
             }
+        }
+        if same_server.is_some() {
+            norm_a += a[i..]
+                .iter()
+                .zip(&weights_a.per_term[i..])
+                .filter(|(term, _)| counts(**term))
+                .fold(0.0, |sum, (_, weight)| sum + weight);
+            norm_b += b[j..]
+                .iter()
+                .zip(&weights_b.per_term[j..])
+                .filter(|(term, _)| counts(**term))
+                .fold(0.0, |sum, (_, weight)| sum + weight);
+        } else {
+            (norm_a, norm_b) = (weights_a.norm, weights_b.norm);
         }
         if norm_a == 0.0 || norm_b == 0.0 {
             return 0.0;
@@ -220,7 +246,29 @@ impl TermIndex {
     }
 }
 
-/// Terms two sorted term lists share.
-pub fn shared_terms<'a>(a: &'a [String], b: &'a [String]) -> impl Iterator<Item = &'a String> {
-    a.iter().filter(move |term| b.binary_search(term).is_ok())
+/// A tool's terms weighed by a [`TermIndex`]: each term's IDF², in the order of its term
+/// ids, and their sum. Good until the index changes.
+#[derive(Debug, Clone, Default)]
+pub struct Weights {
+    per_term: Box<[f64]>,
+    norm: f64,
+}
+
+/// Terms two tools share: `a`'s ids and terms in id order (as a prepared tool holds
+/// them) against `b`'s ids, each shared term with its id.
+pub fn shared_terms<'a>((a, terms): (&[TermId], &'a [String]), b: &[TermId]) -> Vec<(TermId, &'a String)> {
+    let mut shared = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared.extend(terms.get(i).map(|term| (*x, term)));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    shared
 }
