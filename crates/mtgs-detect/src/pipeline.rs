@@ -208,7 +208,6 @@ impl Detector {
         }
         let total = by_key.len();
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let chunk = total.div_ceil(threads).max(1);
         let strongest_first = |a: &Keyed, b: &Keyed| {
             a.key
                 .cmp(&b.key)
@@ -220,14 +219,20 @@ impl Detector {
                 .then_with(|| b.from_low.cmp(&a.from_low))
         };
 
+        // Workers take blocks of tools as they finish the last, so one that draws tools
+        // with many neighbours does not leave the others idle at the end.
+        let next = std::sync::atomic::AtomicUsize::new(0);
         let partials: Vec<Vec<Keyed>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = by_key
-                .chunks(chunk)
-                .map(|slice| {
-                    let (done, rank) = (&done, &rank);
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let (done, rank, next, by_key) = (&done, &rank, &next, &by_key);
                     scope.spawn(move || {
                         let mut found: Vec<Keyed> = Vec::new();
-                        for &(_, idx) in slice {
+                        let blocks = std::iter::from_fn(|| {
+                            let start = next.fetch_add(ANALYSIS_BLOCK, std::sync::atomic::Ordering::Relaxed);
+                            by_key.get(start..(start + ANALYSIS_BLOCK).min(by_key.len()))
+                        });
+                        for &(_, idx) in blocks.flatten() {
                             let Some(candidate) = self.tools.get(idx) else { continue };
                             let (ledger, _, _) = self.ledger(candidate, &HashSet::from_iter([idx]), false);
                             let own = rank[idx.0 as usize];
@@ -253,8 +258,25 @@ impl Detector {
             handles.into_iter().map(join).collect()
         });
 
-        // Each worker merges the findings of one range of low ranks from every list.
-        let bounds: Vec<u32> = (1..threads).map(|part| (total * part / threads) as u32).collect();
+        // Each worker merges the findings of one range of low ranks from every list. A pair
+        // is keyed by its lower rank, so low ranks hold more of them: the ranges are cut
+        // where the reports, not the ranks, split evenly.
+        let mut per_rank = vec![0usize; total];
+        for keyed in partials.iter().flatten() {
+            per_rank[keyed.key.0 as usize] += 1;
+        }
+        let reports: usize = per_rank.iter().sum();
+        let mut bounds: Vec<u32> = Vec::with_capacity(threads - 1);
+        let mut seen = 0;
+        for (rank, count) in per_rank.iter().enumerate() {
+            while bounds.len() < threads - 1 && seen >= reports * (bounds.len() + 1) / threads {
+                bounds.push(rank as u32);
+            }
+            seen += count;
+        }
+        while bounds.len() < threads - 1 {
+            bounds.push(total as u32);
+        }
         let mut parts: Vec<Vec<Vec<Keyed>>> = (0..threads).map(|_| Vec::new()).collect();
         for mut list in partials {
             for (part, bound) in bounds.iter().enumerate().rev() {
@@ -450,6 +472,9 @@ impl Detector {
         found
     }
 }
+
+/// Tools an analysis worker takes at a time.
+const ANALYSIS_BLOCK: usize = 64;
 
 /// What the stages found about one candidate, per other tool: each stage's report.
 type Ledger = BTreeMap<ToolIdx, Vec<(StageId, PairFinding)>>;
