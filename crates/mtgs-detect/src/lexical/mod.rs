@@ -162,9 +162,13 @@ impl Stage for LexicalStage {
         // again with the evidence written gives what the examination would have written.
         let Some(other) = tools.get(found.other) else { return Value::Null };
         let memo = self.weight_memo(tools.slots());
+        // The candidate's remembered weights only if it is the registered tool itself (not
+        // a new version under the same key).
         let own = match tools.find(&candidate.key) {
-            Some(idx) => memo.weights(idx, candidate, &self.terms).into_owned(),
-            None => self.terms.weigh(&candidate.term_ids),
+            Some(idx) if tools.get(idx).is_some_and(|registered| std::ptr::eq(registered, candidate)) => {
+                memo.weights(idx, candidate, &self.terms)
+            }
+            _ => Cow::Owned(self.terms.weigh(&candidate.term_ids)),
         };
         let theirs = memo.weights(found.other, other, &self.terms);
         self.assess((candidate, &own), (other, &theirs), true).map_or(Value::Null, |(_, _, _, evidence)| evidence)
@@ -391,7 +395,6 @@ impl LexicalStage {
         };
         let evidence = written(evidence, || {
             let mut shared: Vec<(&String, f64)> = terms::shared_terms((&a.term_ids, &a.terms), &b.term_ids)
-                .into_iter()
                 .map(|(id, term)| (term, self.terms.idf_of(id)))
                 .collect();
             shared.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(y.0)));
@@ -481,21 +484,27 @@ fn same_stems_reordered(a: &PreparedTool, b: &PreparedTool) -> bool {
     sorted_a == sorted_b
 }
 
-/// How many items two sorted, unique lists share.
-fn sorted_shared<T: Ord>(a: &[T], b: &[T]) -> usize {
-    let (mut i, mut j, mut shared) = (0, 0, 0);
-    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
-        match x.cmp(y) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                shared += 1;
-                i += 1;
-                j += 1;
+/// Where two sorted, unique lists hold the same item: its position in each, in order.
+pub(crate) fn shared_positions<'a, T: Ord>(a: &'a [T], b: &'a [T]) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || {
+        while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+            match x.cmp(y) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    (i, j) = (i + 1, j + 1);
+                    return Some((i - 1, j - 1));
+                }
             }
         }
-    }
-    shared
+        None
+    })
+}
+
+/// How many items two sorted, unique lists share.
+fn sorted_shared<T: Ord>(a: &[T], b: &[T]) -> usize {
+    shared_positions(a, b).count()
 }
 
 /// Whether each name holds an action the other lacks, and no action of one is a synonym

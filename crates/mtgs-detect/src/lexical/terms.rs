@@ -8,6 +8,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use mtgs_core::ServerName;
 
+use super::shared_positions;
 use crate::stage::ToolIdx;
 
 /// Postings one query may visit. Rare terms are visited first, so the budget cuts only
@@ -195,50 +196,19 @@ impl TermIndex {
         same_server: Option<&ServerName>,
     ) -> f64 {
         let counts = |term: TermId| same_server.is_none_or(|server| !self.is_house(server, term));
-        // One walk over both sorted lists. Across servers every term counts, so the norms
-        // are the weights' sums; within one, they are summed here without the house terms.
-        let (mut norm_a, mut norm_b, mut shared) = (0.0, 0.0, 0.0);
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < b.len() {
-            match a[i].cmp(&b[j]) {
-                std::cmp::Ordering::Less => {
-                    if same_server.is_some() && counts(a[i]) {
-                        norm_a += weights_a.per_term[i];
-                    }
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    if same_server.is_some() && counts(b[j]) {
-                        norm_b += weights_b.per_term[j];
-                    }
-                    j += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    if counts(a[i]) {
-                        let weight = weights_a.per_term[i];
-                        norm_a += weight;
-                        norm_b += weight;
-                        shared += weight;
-                    }
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        if same_server.is_some() {
-            norm_a += a[i..]
+        let shared =
+            shared_positions(a, b).filter(|(i, _)| counts(a[*i])).fold(0.0, |sum, (i, _)| sum + weights_a.per_term[i]);
+        // Across servers every term counts, so the norms are the weights' sums; within one,
+        // they are summed again without the house terms.
+        let norm = |terms: &[TermId], weights: &Weights| match same_server {
+            None => weights.norm,
+            Some(_) => terms
                 .iter()
-                .zip(&weights_a.per_term[i..])
+                .zip(&weights.per_term)
                 .filter(|(term, _)| counts(**term))
-                .fold(0.0, |sum, (_, weight)| sum + weight);
-            norm_b += b[j..]
-                .iter()
-                .zip(&weights_b.per_term[j..])
-                .filter(|(term, _)| counts(**term))
-                .fold(0.0, |sum, (_, weight)| sum + weight);
-        } else {
-            (norm_a, norm_b) = (weights_a.norm, weights_b.norm);
-        }
+                .fold(0.0, |sum, (_, weight)| sum + weight),
+        };
+        let (norm_a, norm_b) = (norm(a, weights_a), norm(b, weights_b));
         if norm_a == 0.0 || norm_b == 0.0 {
             return 0.0;
         }
@@ -256,19 +226,9 @@ pub struct Weights {
 
 /// Terms two tools share: `a`'s ids and terms in id order (as a prepared tool holds
 /// them) against `b`'s ids, each shared term with its id.
-pub fn shared_terms<'a>((a, terms): (&[TermId], &'a [String]), b: &[TermId]) -> Vec<(TermId, &'a String)> {
-    let mut shared = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
-        match x.cmp(y) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                shared.extend(terms.get(i).map(|term| (*x, term)));
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    shared
+pub fn shared_terms<'a>(
+    (a, terms): (&'a [TermId], &'a [String]),
+    b: &'a [TermId],
+) -> impl Iterator<Item = (TermId, &'a String)> {
+    shared_positions(a, b).filter_map(|(i, _)| Some((a[i], terms.get(i)?)))
 }
