@@ -7,6 +7,21 @@ if body_file and body_file ~= "" then
   wrk.body = handle:read("*a")
   handle:close()
 end
+-- A body holding {{n}} gets a number unique to each request in its place (thread and
+-- count), so that no two requests are alike (nothing a server remembers can answer them).
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
+local counter = 0
+if wrk.body and wrk.body:find("{{n}}", 1, true) then
+  function request()
+    counter = counter + 1
+    local unique = string.format("%d_%d", thread_number or 0, counter)
+    return wrk.format(nil, nil, nil, (wrk.body:gsub("{{n}}", unique)))
+  end
+end
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("MTGS_TOKEN") or "")
 wrk.headers["Content-Type"] = "application/json"
 

@@ -189,6 +189,11 @@ impl Stage for BehaviouralStage {
         findings: &mut Vec<PairFinding>,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
+        if examination.pairs.is_empty() {
+            // Indexing the candidate's text costs more than the rest of a check that
+            // admitted no pair to this stage.
+            return;
+        }
         let candidate = examination.candidate;
         let candidate_extra = self.index.extra(examination.tools, candidate);
         for &other_idx in examination.pairs {

@@ -2,8 +2,9 @@
 //! predicts exactly what a registration would record.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use mtgs_core::{ConflictStatus, Finding, StageId, ToolKey, ToolName, ToolStatus, Verdict};
+use mtgs_core::{ConflictStatus, Finding, ServerName, StageId, ToolKey, ToolName, ToolStatus, Verdict};
 use mtgs_detect::{Detector, Diagnostic, PreparedTool, StageTimings};
 use mtgs_store::FindingScope;
 
@@ -13,7 +14,7 @@ use crate::{BatchOutcome, ConflictView, Result, ServiceError, ToolBatch, ToolOut
 /// Findings for each tool of a batch, in order. Each tool is compared with the registry
 /// (leaving out the registered versions of the batch's own tools, which it replaces) and
 /// with the batch's earlier tools.
-fn detect_batch(detector: &Detector, mut earlier: Detector, prepared: &Prepared) -> Detected {
+fn detect_batch(detector: &Detector, earlier: impl FnOnce() -> Detector, prepared: &Prepared) -> Detected {
     let replaced: Vec<ToolKey> = prepared.tools.iter().map(|tool| tool.key.clone()).collect();
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut timings = StageTimings::default();
@@ -24,19 +25,28 @@ fn detect_batch(detector: &Detector, mut earlier: Detector, prepared: &Prepared)
             }
         }
     };
+    // The batch's earlier tools, in a detector of their own; a batch of one (a CI gate's
+    // usual) has none to build.
+    let mut earlier = (prepared.tools.len() > 1).then(earlier);
+    let last = prepared.tools.len().saturating_sub(1);
     let findings = prepared
         .tools
         .iter()
-        .map(|tool| {
+        .enumerate()
+        .map(|(position, tool)| {
             let registry = detector.check_prepared(tool, &replaced);
-            let batch = earlier.check_prepared(tool, &[]);
-            earlier.insert_prepared(tool.clone());
             timings.absorb(&registry.timings);
-            timings.absorb(&batch.timings);
             note(registry.diagnostics);
-            note(batch.diagnostics);
             let mut findings = registry.findings;
-            findings.extend(batch.findings);
+            if let Some(earlier) = earlier.as_mut() {
+                let batch = earlier.check_prepared(tool, &[]);
+                if position < last {
+                    earlier.insert_prepared(tool.clone());
+                }
+                timings.absorb(&batch.timings);
+                note(batch.diagnostics);
+                findings.extend(batch.findings);
+            }
             findings
         })
         .collect();
@@ -120,22 +130,100 @@ fn outcome(
     BatchOutcome { verdict, tools, diagnostics, timings }
 }
 
+/// Checks already answered while the environment stands as it does: a CI gate checks the
+/// same definitions on every run of a pipeline, and most runs change none of them.
+///
+/// An answer is a function of the batch's definitions, the environment's live tools
+/// (its generation) and their statuses and tracked conflicts (its revision), so it is
+/// kept under both and served only while neither moved. Answers that stages could not
+/// fully give (a diagnostic: stage 3's model failed, say) are not kept.
+#[derive(Debug, Default)]
+pub(crate) struct CheckMemo {
+    entries: std::sync::Mutex<CheckEntries>,
+}
+
+#[derive(Debug, Default)]
+struct CheckEntries {
+    /// The (revision, generation) the answers were given at; `None` before the
+    /// environment exists.
+    at: Option<(i64, i64)>,
+    answers: HashMap<CheckKey, Arc<Checked>>,
+}
+
+/// A batch as detection sees it: its server and each tool's definition hash, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CheckKey {
+    server: ServerName,
+    definitions: Vec<String>,
+}
+
+/// A check's answer apart from the lints (read from each request's own JSON).
+#[derive(Debug)]
+struct Checked {
+    views: Vec<Vec<ConflictView>>,
+    dispositions: Vec<Disposition>,
+}
+
+impl CheckMemo {
+    /// Answers kept at once; more and all are forgotten (the keys come from requests).
+    const CAPACITY: usize = 1024;
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, CheckEntries> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, at: Option<(i64, i64)>, key: &CheckKey) -> Option<Arc<Checked>> {
+        let entries = self.entries();
+        if entries.at != at {
+            return None;
+        }
+        entries.answers.get(key).cloned()
+    }
+
+    /// Keeps an answer given at `at`, unless the memo already holds answers from a later
+    /// state (this one was overtaken while it was being computed).
+    fn put(&self, at: Option<(i64, i64)>, key: CheckKey, checked: Checked) {
+        let mut entries = self.entries();
+        if at < entries.at {
+            return;
+        }
+        if at != entries.at || entries.answers.len() >= Self::CAPACITY {
+            entries.answers.clear();
+            entries.at = at;
+        }
+        entries.answers.insert(key, Arc::new(checked));
+    }
+}
+
 pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
-    let environment = service.store().environment(&batch.environment).await?;
+    let environment = service.environment_row(&batch.environment).await?;
     let state = service.environment_state(&batch.environment);
+    let at = environment.as_ref().map(|row| (row.revision, row.generation));
+    let key = CheckKey {
+        server: batch.server.clone(),
+        definitions: batch.tools.iter().map(|tool| tool.def.canonical_hash()).collect(),
+    };
+    if let Some(checked) = state.checks.get(at, &key) {
+        // No stage ran for this answer: no timings to report.
+        let Checked { views, dispositions } = &*checked;
+        return Ok(outcome(&batch, views.clone(), dispositions.clone(), Vec::new(), StageTimings::default()));
+    }
     let prepared = prepare_batch(service, &batch).await?;
     let guard = service.current_detector_for_reading(&state, environment.as_ref()).await?;
     let Some(cached) = guard.as_ref() else {
         return Err(ServiceError::Internal("detector missing after refresh".into()));
     };
     let Detected { findings: found, diagnostics, timings } =
-        detect_batch(&cached.detector, service.new_detector(prepared.tools.len()), &prepared);
+        detect_batch(&cached.detector, || service.new_detector(prepared.tools.len()), &prepared);
     drop(guard);
 
     // The batch's tools as registered on their server (status, definition hash).
-    let registered: HashMap<ToolName, (ToolStatus, String)> = match &environment {
-        Some(row) => service.store().definition_hashes(row.id, &batch.server).await?,
-        None => HashMap::new(),
+    let registered = match &environment {
+        Some(row) => {
+            let read = || async { Ok(Arc::new(service.store().definition_hashes(row.id, &batch.server).await?)) };
+            state.registered.get_or_read(&batch.server, row.revision, read).await?
+        }
+        None => Arc::default(),
     };
     // Pairs already tracked keep their id, and their triage status moves as a
     // registration would move it (a suppressed conflict stays suppressed). Only a
@@ -157,18 +245,19 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
             .collect(),
         _ => HashMap::new(),
     };
-    let dispositions = batch
+    let dispositions: Vec<Disposition> = batch
         .tools
         .iter()
-        .map(|tool| Disposition {
+        .zip(&key.definitions)
+        .map(|(tool, definition)| Disposition {
             // A tool registered and active with this very definition was accepted as it is.
             accepted: registered
                 .get(&tool.def.name)
-                .is_some_and(|(status, hash)| *status == ToolStatus::Active && *hash == tool.def.canonical_hash()),
+                .is_some_and(|(status, hash)| *status == ToolStatus::Active && hash == definition),
             ..Disposition::default()
         })
         .collect();
-    let views = found
+    let views: Vec<Vec<ConflictView>> = found
         .into_iter()
         .map(|findings| {
             findings
@@ -184,6 +273,9 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
                 .collect()
         })
         .collect();
+    if diagnostics.is_empty() {
+        state.checks.put(at, key, Checked { views: views.clone(), dispositions: dispositions.clone() });
+    }
     Ok(outcome(&batch, views, dispositions, diagnostics, timings))
 }
 
@@ -204,13 +296,13 @@ pub(crate) async fn register_with_drift(
     let state = service.environment_state(&batch.environment);
     let _writes = state.writes.lock().await;
     let now = service.now();
-    let environment = service.store().environment(&batch.environment).await?;
+    let environment = service.environment_row(&batch.environment).await?;
     let mut guard = service.current_detector(&state, environment.as_ref()).await?;
     let Some(cached) = guard.as_mut() else {
         return Err(ServiceError::Internal("detector missing after refresh".into()));
     };
     let Detected { findings: found, diagnostics, timings } =
-        detect_batch(&cached.detector, service.new_detector(prepared.tools.len()), &prepared);
+        detect_batch(&cached.detector, || service.new_detector(prepared.tools.len()), &prepared);
 
     let written = async {
         let mut tx = service.store().begin().await?;

@@ -6,6 +6,7 @@ mod analysis;
 mod audit;
 mod batch;
 pub mod eval;
+mod fresh;
 mod governance;
 mod recommend;
 mod registry;

@@ -4,11 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mtgs_core::{Conflict, ConflictStatus, EnvironmentName, HealthReport, Job, Permission, Principal, ToolRecord};
+use mtgs_core::{
+    Conflict, ConflictStatus, EnvironmentName, HealthReport, Job, Permission, Principal, ServerName, ToolName,
+    ToolRecord, ToolStatus,
+};
 use mtgs_detect::Detector;
 use mtgs_store::{ConflictFilter, EnvironmentRow, Store, ToolFilter};
 use tokio::sync::{Mutex, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
+use crate::fresh::FreshReads;
 use crate::{BatchOutcome, Resource, Result, ServiceError, ServiceSettings, ToolBatch};
 
 /// Milliseconds since the Unix epoch; replaceable in tests.
@@ -35,9 +39,58 @@ pub(crate) struct CachedDetector {
 pub(crate) struct EnvironmentState {
     pub writes: Mutex<()>,
     pub detector: Arc<RwLock<Option<CachedDetector>>>,
-    /// The health counts last computed, with the environment revision read before
-    /// computing them: current while the revision has not moved on.
-    pub health: std::sync::Mutex<Option<(i64, mtgs_store::HealthCounts)>>,
+    /// Reads of the environment's row, shared by concurrent requests.
+    pub row: FreshReads<Option<EnvironmentRow>>,
+    /// Checks answered at the environment's current state.
+    pub checks: crate::batch::CheckMemo,
+    /// The health counts last computed.
+    pub health: AtRevision<(), mtgs_store::HealthCounts>,
+    /// Each server's registered tools (status and definition hash by name), as a check
+    /// compares a batch with them.
+    pub registered: AtRevision<ServerName, Arc<Registered>>,
+}
+
+/// A server's registered tools: status and definition hash, by name.
+pub(crate) type Registered = HashMap<ToolName, (ToolStatus, String)>;
+
+/// Values read from the store, each kept with the environment revision read before
+/// reading it, and current while the revision has not moved on. A value read after
+/// reading revision R is at least as new as R, so keeping it under R never serves a
+/// caller older data than the revision it read. Holds at most [`AtRevision::CAPACITY`]
+/// keys (it forgets them all when full: the keys come from requests).
+#[derive(Debug)]
+pub(crate) struct AtRevision<K, V> {
+    entries: std::sync::Mutex<HashMap<K, (i64, V)>>,
+}
+
+impl<K, V> Default for AtRevision<K, V> {
+    fn default() -> Self {
+        Self { entries: std::sync::Mutex::new(HashMap::new()) }
+    }
+}
+
+impl<K: Eq + std::hash::Hash + Clone, V: Clone> AtRevision<K, V> {
+    const CAPACITY: usize = 4096;
+
+    /// The value of `key` at `revision`: remembered, or `read` and remembered.
+    pub async fn get_or_read<F: std::future::Future<Output = Result<V>>>(
+        &self,
+        key: &K,
+        revision: i64,
+        read: impl FnOnce() -> F,
+    ) -> Result<V> {
+        let entries = || self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, value)) = entries().get(key).filter(|(at, _)| *at == revision) {
+            return Ok(value.clone());
+        }
+        let value = read().await?;
+        let mut entries = entries();
+        if entries.len() >= Self::CAPACITY && !entries.contains_key(key) {
+            entries.clear();
+        }
+        entries.insert(key.clone(), (revision, value.clone()));
+        Ok(value)
+    }
 }
 
 pub(crate) struct Inner {
@@ -145,10 +198,25 @@ impl Service {
         environments.entry(name.clone()).or_default().clone()
     }
 
+    /// The environment's row (`None` if there is no such environment) as read after this
+    /// call began; the read is shared with concurrent callers ([`FreshReads`]).
+    pub(crate) async fn environment_row(&self, name: &EnvironmentName) -> Result<Option<EnvironmentRow>> {
+        let state = self.environment_state(name);
+        let (store, owned) = (self.store().clone(), name.clone());
+        let read = move || {
+            let (store, name) = (store.clone(), owned.clone());
+            async move { store.environment(&name).await }
+        };
+        match state.row.read(read).await {
+            Some(row) => Ok(row),
+            // The shared read failed: this one reports its own error (or succeeds).
+            None => Ok(self.store().environment(name).await?),
+        }
+    }
+
     /// The environment's row, or `NotFound`.
     pub(crate) async fn existing_environment(&self, name: &EnvironmentName) -> Result<EnvironmentRow> {
-        self.store()
-            .environment(name)
+        self.environment_row(name)
             .await?
             .ok_or_else(|| ServiceError::NotFound { what: Resource::Environment, name: name.to_string() })
     }
@@ -266,19 +334,12 @@ impl Service {
         self.authorize(Permission::Read)?;
         let row = self.existing_environment(environment).await?;
         // Aggregating every conflict takes tens of milliseconds at 10k tools; an unchanged
-        // environment (same revision) answers from memory. Counts computed after reading
-        // revision R are at least as new as R, so keeping them under R never serves
-        // older counts than the revision a caller read.
+        // environment (same revision) answers from memory.
         let state = self.environment_state(environment);
-        let cached = *state.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let counts = match cached {
-            Some((revision, counts)) if revision == row.revision => counts,
-            _ => {
-                let counts = self.store().health_counts(row.id).await?;
-                *state.health.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((row.revision, counts));
-                counts
-            }
-        };
+        let counts = state
+            .health
+            .get_or_read(&(), row.revision, || async { Ok(self.store().health_counts(row.id).await?) })
+            .await?;
         Ok(HealthReport {
             environment: environment.clone(),
             score: HealthReport::score_for(counts.live_tools, &counts.conflicts),

@@ -92,6 +92,12 @@ impl Service {
         &self,
         tools: Vec<(ServerName, ToolDef)>,
     ) -> Result<(Vec<PreparedTool>, Option<String>)> {
+        let Some(semantic) = self.inner.settings.semantic.clone() else {
+            // Without stage 3, stage 4 is shown no pairs (it tests what stage 3 flagged):
+            // no probes to write (stage 4 writes a tool's own when it needs them).
+            let prepared = tools.into_iter().map(|(server, def)| PreparedTool::new(server, def)).collect();
+            return Ok((prepared, None));
+        };
         let probes: Vec<Vec<String>> = match &self.inner.settings.behavioural {
             Some(behavioural) => tools
                 .iter()
@@ -101,17 +107,6 @@ impl Service {
                 })
                 .collect(),
             None => vec![Vec::new(); tools.len()],
-        };
-        let Some(semantic) = self.inner.settings.semantic.clone() else {
-            let prepared = tools
-                .into_iter()
-                .zip(probes)
-                .map(|((server, def), probes)| {
-                    let probes = probes.into_iter().map(|text| RoutingQuery::new(text, None)).collect();
-                    PreparedTool::new(server, def).with_probes(probes)
-                })
-                .collect();
-            return Ok((prepared, None));
         };
         let fingerprints: Vec<String> = tools.iter().map(|(_, def)| fingerprint(def)).collect();
         let texts: Vec<&str> =

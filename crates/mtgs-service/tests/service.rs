@@ -124,6 +124,47 @@ async fn a_suppressed_conflict_no_longer_blocks() {
 }
 
 #[tokio::test]
+async fn a_repeated_check_follows_every_change_to_the_environment_whoever_makes_it() {
+    let app = app().await;
+    // A second instance on the same database (another server, or the CLI on the data
+    // directory): its writes reach the first one's answers through the store alone.
+    let other = open(&app.database_url).await;
+    app.service.register(batch("prod", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+    let salesforce = batch("prod", "salesforce", tool("create_task", "Create a Salesforce task"));
+    let conflict = |outcome: &mtgs_service::BatchOutcome| {
+        let view = &outcome.tools[0].conflicts[0];
+        (outcome.verdict, view.id.is_some(), view.status, outcome.tools[0].accepted)
+    };
+
+    let first = app.service.check(salesforce.clone()).await.expect("ok");
+    assert_eq!(conflict(&first), (Verdict::Block, false, ConflictStatus::Open, false));
+    let again = app.service.check(salesforce.clone()).await.expect("ok");
+    assert_eq!((again.verdict, &again.tools), (first.verdict, &first.tools));
+
+    // Registered elsewhere: the pair is now tracked, with an id.
+    let registered = other.register(salesforce.clone()).await.expect("ok");
+    let id = registered.tools[0].conflicts[0].id.expect("tracked");
+    assert_eq!(
+        conflict(&app.service.check(salesforce.clone()).await.expect("ok")),
+        (Verdict::Block, true, ConflictStatus::Open, false)
+    );
+
+    // Suppressed elsewhere: a triage change moves no tool, and still shows.
+    other.set_conflict_status(id, ConflictStatus::Suppressed).await.expect("ok");
+    assert_eq!(
+        conflict(&app.service.check(salesforce.clone()).await.expect("ok")),
+        (Verdict::Pass, true, ConflictStatus::Suppressed, false)
+    );
+
+    // Approved as it is elsewhere (re-registered with the conflict suppressed): accepted.
+    other.register(salesforce.clone()).await.expect("ok");
+    assert_eq!(
+        conflict(&app.service.check(salesforce).await.expect("ok")),
+        (Verdict::Pass, true, ConflictStatus::Suppressed, true)
+    );
+}
+
+#[tokio::test]
 async fn rerunning_an_analysis_changes_nothing() {
     let app = app().await;
     for (server, name) in [("jira", "create_task"), ("salesforce", "create_task"), ("asana", "createTask")] {

@@ -62,6 +62,14 @@ struct Scratch {
     ranked: Vec<(ToolIdx, f64)>,
 }
 
+/// The [`MAX_CANDIDATES`]-th largest of `weights` (at least that many), using `buffer`.
+fn kth_largest(weights: impl Iterator<Item = f64>, buffer: &mut Vec<(ToolIdx, f64)>) -> f64 {
+    buffer.clear();
+    buffer.extend(weights.map(|weight| (ToolIdx(0), weight)));
+    let (_, kth, _) = buffer.select_nth_unstable_by(MAX_CANDIDATES - 1, |a, b| b.1.total_cmp(&a.1));
+    kth.1
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
@@ -125,24 +133,60 @@ impl TermIndex {
         (1.0 + (self.tools as f64 + 1.0) / (frequency as f64 + 1.0)).ln()
     }
 
-    /// Tools sharing informative terms with `terms`, best first, skipping `skip`.
+    /// Tools sharing informative terms with `terms`, best first, skipping `skip`: the
+    /// [`MAX_CANDIDATES`] with the largest sums of shared terms' IDF², over the posting
+    /// lists that fit [`POSTING_BUDGET`] (rarest first).
+    ///
+    /// Once the best [`MAX_CANDIDATES`] tools met so far each hold more weight than all
+    /// the lists still to visit add up to, a tool not met yet cannot overtake them: the
+    /// remaining (common, long) lists then only add to the tools already met, instead of
+    /// enrolling thousands more that would be ranked and dropped. The answer is the same.
     pub fn candidates(&self, terms: &[TermId], skip: &dyn Fn(ToolIdx) -> bool) -> TermCandidates {
-        let mut lists: Vec<(&Vec<ToolIdx>, f64)> =
-            terms.iter().filter_map(|term| self.postings.get(term).map(|list| (list, self.idf_of(*term)))).collect();
+        let mut lists: Vec<(&Vec<ToolIdx>, f64)> = terms
+            .iter()
+            .filter_map(|term| {
+                let idf = self.idf_of(*term);
+                self.postings.get(term).map(|list| (list, idf * idf))
+            })
+            .collect();
         lists.sort_by_key(|(list, _)| list.len());
+        // The budget admits a prefix of the lists, shortest first.
         let mut visited = 0;
-        let mut truncated = false;
+        let within = lists
+            .iter()
+            .position(|(list, _)| {
+                visited += list.len();
+                visited > POSTING_BUDGET
+            })
+            .unwrap_or(lists.len());
+        let truncated = within < lists.len();
+        lists.truncate(within);
+        // What the lists from each position on add up to, at most, for one tool.
+        let mut ahead: Vec<f64> = vec![0.0; lists.len() + 1];
+        for position in (0..lists.len()).rev() {
+            ahead[position] = ahead[position + 1] + lists[position].1;
+        }
         // Weights accumulate in a dense per-thread array indexed by slot (a hash map
         // spent most of this search growing and hashing).
         let tools = SCRATCH.with_borrow_mut(|scratch| {
             let Scratch { weights, touched, ranked } = scratch;
-            for (list, idf) in lists {
-                if visited + list.len() > POSTING_BUDGET {
-                    truncated = true;
-                    break;
+            let mut closed = false;
+            for (position, (list, weight)) in lists.iter().enumerate() {
+                // Checking costs a pass over the tools met, so it waits for a list at
+                // least that long. The margin keeps rounding from closing a tie.
+                if !closed && touched.len() >= MAX_CANDIDATES && list.len() >= touched.len() {
+                    let bar = kth_largest(touched.iter().map(|idx| weights[idx.0 as usize]), ranked);
+                    closed = bar > ahead[position] * (1.0 + 1e-9);
                 }
-                visited += list.len();
-                for &idx in list {
+                if closed {
+                    for &idx in list.iter() {
+                        if let Some(slot) = weights.get_mut(idx.0 as usize).filter(|slot| **slot != 0.0) {
+                            *slot += weight;
+                        }
+                    }
+                    continue;
+                }
+                for &idx in list.iter() {
                     let slot = idx.0 as usize;
                     if slot >= weights.len() {
                         weights.resize(slot + 1, 0.0);
@@ -153,7 +197,7 @@ impl TermIndex {
                         }
                         touched.push(idx);
                     }
-                    weights[slot] += idf * idf;
+                    weights[slot] += weight;
                 }
             }
             ranked.clear();
@@ -231,4 +275,71 @@ pub fn shared_terms<'a>(
     b: &'a [TermId],
 ) -> impl Iterator<Item = (TermId, &'a String)> {
     shared_positions(a, b).filter_map(|(i, _)| Some((a[i], terms.get(i)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The search without the early close: every list within the budget enrols the tools
+    /// it names.
+    fn every_tool_enrolled(index: &TermIndex, terms: &[TermId], skip: &dyn Fn(ToolIdx) -> bool) -> Vec<ToolIdx> {
+        let mut lists: Vec<(&Vec<ToolIdx>, f64)> =
+            terms.iter().filter_map(|term| index.postings.get(term).map(|list| (list, index.idf_of(*term)))).collect();
+        lists.sort_by_key(|(list, _)| list.len());
+        let mut visited = 0;
+        let mut weights: FxHashMap<ToolIdx, f64> = FxHashMap::default();
+        let mut order: Vec<ToolIdx> = Vec::new();
+        for (list, idf) in lists {
+            if visited + list.len() > POSTING_BUDGET {
+                break;
+            }
+            visited += list.len();
+            for &idx in list {
+                if skip(idx) {
+                    continue;
+                }
+                let weight = weights.entry(idx).or_insert_with(|| {
+                    order.push(idx);
+                    0.0
+                });
+                *weight += idf * idf;
+            }
+        }
+        let mut ranked: Vec<(ToolIdx, f64)> = order.iter().map(|idx| (*idx, weights[idx])).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(MAX_CANDIDATES);
+        ranked.into_iter().map(|(idx, _)| idx).collect()
+    }
+
+    #[test]
+    fn closing_the_search_early_finds_the_same_candidates_as_enrolling_every_tool() {
+        // 6,000 tools over a vocabulary where word w is used by about 1 tool in w + 1
+        // (a few rare words, many common ones), from a fixed linear congruential sequence.
+        let mut state: u64 = 7;
+        let mut next = move |below: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % below
+        };
+        let server = ServerName::parse("s").unwrap_or_else(|_| unreachable!());
+        let mut index = TermIndex::default();
+        let mut tools: Vec<Vec<TermId>> = Vec::new();
+        for tool in 0..6_000u32 {
+            let mut terms: Vec<TermId> = (0..400u64).filter(|word| next(word + 2) == 0).collect();
+            terms.push(1_000 + next(3_000));
+            terms.sort_unstable();
+            terms.dedup();
+            index.insert(ToolIdx(tool), &server, &terms);
+            tools.push(terms);
+        }
+        let mut closed_early = 0;
+        for (query, terms) in tools.iter().enumerate().step_by(37) {
+            let skip = |idx: ToolIdx| idx.0 as usize == query || idx.0 % 11 == 3;
+            let expected = every_tool_enrolled(&index, terms, &skip);
+            let found = index.candidates(terms, &skip);
+            assert_eq!(found.tools, expected, "query tool {query}");
+            closed_early += usize::from(found.tools.len() == MAX_CANDIDATES);
+        }
+        assert!(closed_early > 100, "only {closed_early} queries had a full list of candidates");
+    }
 }
