@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mtgs_core::{ConflictStatus, Finding, ServerName, StageId, ToolKey, ToolName, ToolStatus, Verdict};
+use mtgs_core::{ConflictStatus, Finding, ServerName, StageId, ToolDef, ToolKey, ToolName, ToolStatus, Verdict};
 use mtgs_detect::{Detector, Diagnostic, PreparedTool, StageTimings};
 use mtgs_store::FindingScope;
 
@@ -150,11 +150,25 @@ struct CheckEntries {
     answers: HashMap<CheckKey, Arc<Checked>>,
 }
 
-/// A batch as detection sees it: its server and each tool's definition hash, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A batch as detection sees it: its server and its tools' definitions, in order. Keys
+/// are told apart by the whole definitions; they hash by names and descriptions only
+/// (hashing the schemas, or the definitions' SHA-256, cost a twentieth of a check).
+#[derive(Debug, Clone, PartialEq)]
 struct CheckKey {
     server: ServerName,
-    definitions: Vec<String>,
+    definitions: Vec<ToolDef>,
+}
+
+impl Eq for CheckKey {}
+
+impl std::hash::Hash for CheckKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.server.hash(state);
+        for def in &self.definitions {
+            def.name.hash(state);
+            def.description.hash(state);
+        }
+    }
 }
 
 /// A check's answer apart from the lints (read from each request's own JSON).
@@ -201,7 +215,7 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
     let at = environment.as_ref().map(|row| (row.revision, row.generation));
     let key = CheckKey {
         server: batch.server.clone(),
-        definitions: batch.tools.iter().map(|tool| tool.def.canonical_hash()).collect(),
+        definitions: batch.tools.iter().map(|tool| tool.def.clone()).collect(),
     };
     if let Some(checked) = state.checks.get(at, &key) {
         // No stage ran for this answer: no timings to report.
@@ -248,12 +262,11 @@ pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOu
     let dispositions: Vec<Disposition> = batch
         .tools
         .iter()
-        .zip(&key.definitions)
-        .map(|(tool, definition)| Disposition {
+        .map(|tool| Disposition {
             // A tool registered and active with this very definition was accepted as it is.
             accepted: registered
                 .get(&tool.def.name)
-                .is_some_and(|(status, hash)| *status == ToolStatus::Active && hash == definition),
+                .is_some_and(|(status, hash)| *status == ToolStatus::Active && *hash == tool.def.canonical_hash()),
             ..Disposition::default()
         })
         .collect();
