@@ -53,12 +53,15 @@ impl<T: Clone + Send + 'static> FreshReads<T> {
             tokio::spawn(async move {
                 // Should the task end early (a panic), waiters still hear back: the guard
                 // drops their senders, and they read by themselves.
-                let _stopped = Stopped(&pending);
+                let stopped = Stopped(&pending);
                 loop {
                     let batch = {
                         let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
                         if pending.waiting.is_empty() {
                             pending.running = false;
+                            // Stopped in order: from here a new caller may start the next
+                            // reader, whose state the guard must not touch.
+                            std::mem::forget(stopped);
                             break;
                         }
                         std::mem::take(&mut pending.waiting)
@@ -76,7 +79,7 @@ impl<T: Clone + Send + 'static> FreshReads<T> {
     }
 }
 
-/// Marks the reader stopped and lets its waiters go, however its task ends.
+/// Marks the reader stopped and lets its waiters go when its task ends early.
 struct Stopped<'a, T>(&'a Mutex<Pending<T>>);
 
 impl<T> Drop for Stopped<'_, T> {
