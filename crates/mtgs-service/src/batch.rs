@@ -148,6 +148,8 @@ struct CheckEntries {
     /// environment exists.
     at: Option<(i64, i64)>,
     answers: HashMap<CheckKey, Arc<Checked>>,
+    /// Definitions held in the keys, all answers together.
+    definitions: usize,
 }
 
 /// A batch as detection sees it: its server and its tools' definitions, in order. Keys
@@ -179,8 +181,13 @@ struct Checked {
 }
 
 impl CheckMemo {
-    /// Answers kept at once; more and all are forgotten (the keys come from requests).
+    /// Definitions kept at once, all answers together; more and all are forgotten (the
+    /// keys come from requests). A definition is at most ~270 KiB (schema and description
+    /// at their limits), so the memo stays under ~280 MiB whatever callers send, and a
+    /// few MiB for real manifests.
     const CAPACITY: usize = 1024;
+    /// Larger batches (a bulk import, not a gate) are not kept.
+    const LARGEST_BATCH: usize = 64;
 
     fn entries(&self) -> std::sync::MutexGuard<'_, CheckEntries> {
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -197,15 +204,23 @@ impl CheckMemo {
     /// Keeps an answer given at `at`, unless the memo already holds answers from a later
     /// state (this one was overtaken while it was being computed).
     fn put(&self, at: Option<(i64, i64)>, key: CheckKey, checked: Checked) {
+        let size = key.definitions.len();
+        if size > Self::LARGEST_BATCH {
+            return;
+        }
         let mut entries = self.entries();
         if at < entries.at {
             return;
         }
-        if at != entries.at || entries.answers.len() >= Self::CAPACITY {
+        if at != entries.at || entries.definitions + size > Self::CAPACITY {
             entries.answers.clear();
+            entries.definitions = 0;
             entries.at = at;
         }
-        entries.answers.insert(key, Arc::new(checked));
+        // Two callers may answer the same batch at once: it is held (and counted) once.
+        if entries.answers.insert(key, Arc::new(checked)).is_none() {
+            entries.definitions += size;
+        }
     }
 }
 
@@ -416,5 +431,54 @@ pub(crate) async fn register_with_drift(
             Ok(outcome(&batch, views, dispositions, diagnostics, timings))
         }
         Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(server: &str, tools: usize) -> CheckKey {
+        let defs: Vec<serde_json::Value> = (0..tools)
+            .map(|n| serde_json::json!({"name": format!("tool_{n}"), "inputSchema": {"type": "object"}}))
+            .collect();
+        CheckKey {
+            server: ServerName::parse(server).unwrap_or_else(|_| unreachable!()),
+            definitions: mtgs_core::parse_tool_list(&serde_json::Value::Array(defs))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|tool| tool.def)
+                .collect(),
+        }
+    }
+
+    fn answer() -> Checked {
+        Checked { views: Vec::new(), dispositions: Vec::new() }
+    }
+
+    #[test]
+    fn the_memo_holds_answers_of_one_state_within_its_budget() {
+        let memo = CheckMemo::default();
+        let (now, later) = (Some((5, 2)), Some((6, 2)));
+        memo.put(now, key("a", 3), answer());
+        assert!(memo.get(now, &key("a", 3)).is_some());
+        assert!(memo.get(later, &key("a", 3)).is_none(), "served at a state it was not given at");
+        assert!(memo.get(now, &key("b", 3)).is_none());
+
+        // A later state's answer replaces the older ones; an older one arriving late is dropped.
+        memo.put(later, key("b", 1), answer());
+        memo.put(now, key("c", 1), answer());
+        assert!(memo.get(now, &key("a", 3)).is_none());
+        assert!(memo.get(now, &key("c", 1)).is_none());
+        assert!(memo.get(later, &key("b", 1)).is_some());
+
+        // Large batches are not kept; the budget counts definitions.
+        memo.put(later, key("big", CheckMemo::LARGEST_BATCH + 1), answer());
+        assert!(memo.get(later, &key("big", CheckMemo::LARGEST_BATCH + 1)).is_none());
+        for server in 0..CheckMemo::CAPACITY / CheckMemo::LARGEST_BATCH {
+            memo.put(later, key(&format!("s{server}"), CheckMemo::LARGEST_BATCH), answer());
+        }
+        assert!(memo.get(later, &key("b", 1)).is_none(), "over budget, the memo starts afresh");
+        assert_eq!(memo.entries().definitions, CheckMemo::LARGEST_BATCH);
     }
 }
