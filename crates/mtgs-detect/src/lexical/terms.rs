@@ -60,14 +60,16 @@ struct Scratch {
     /// Slots with a weight, to read back and reset.
     touched: Vec<ToolIdx>,
     ranked: Vec<(ToolIdx, f64)>,
+    /// The weights of the tools met, to find the [`MAX_CANDIDATES`]-th largest.
+    met: Vec<f64>,
 }
 
 /// The [`MAX_CANDIDATES`]-th largest of `weights` (at least that many), using `buffer`.
-fn kth_largest(weights: impl Iterator<Item = f64>, buffer: &mut Vec<(ToolIdx, f64)>) -> f64 {
+fn kth_largest(weights: impl Iterator<Item = f64>, buffer: &mut Vec<f64>) -> f64 {
     buffer.clear();
-    buffer.extend(weights.map(|weight| (ToolIdx(0), weight)));
-    let (_, kth, _) = buffer.select_nth_unstable_by(MAX_CANDIDATES - 1, |a, b| b.1.total_cmp(&a.1));
-    kth.1
+    buffer.extend(weights);
+    let (_, kth, _) = buffer.select_nth_unstable_by(MAX_CANDIDATES - 1, |a, b| b.total_cmp(a));
+    *kth
 }
 
 thread_local! {
@@ -169,13 +171,13 @@ impl TermIndex {
         // Weights accumulate in a dense per-thread array indexed by slot (a hash map
         // spent most of this search growing and hashing).
         let tools = SCRATCH.with_borrow_mut(|scratch| {
-            let Scratch { weights, touched, ranked } = scratch;
+            let Scratch { weights, touched, ranked, met } = scratch;
             let mut closed = false;
             for (position, (list, weight)) in lists.iter().enumerate() {
                 // Checking costs a pass over the tools met, so it waits for a list at
                 // least that long. The margin keeps rounding from closing a tie.
                 if !closed && touched.len() >= MAX_CANDIDATES && list.len() >= touched.len() {
-                    let bar = kth_largest(touched.iter().map(|idx| weights[idx.0 as usize]), ranked);
+                    let bar = kth_largest(touched.iter().map(|idx| weights[idx.0 as usize]), met);
                     closed = bar > ahead[position] * (1.0 + 1e-9);
                 }
                 if closed {
