@@ -306,6 +306,23 @@ fn two_names_that_differ_only_by_their_vendors_are_qualified() {
 }
 
 #[test]
+fn vendor_qualified_names_are_found_however_many_tools_share_more_words() {
+    // Seventy tools say more of what the candidate says than `teda_create_doc` does, so
+    // the word-overlap search, which keeps the 64 with the most shared weight, ranks it
+    // out; its name is still `create doc` under another vendor's prefix.
+    let filler = "Create a doc or append markdown text to a doc";
+    let servers: Vec<String> = (0..70).map(|i| format!("notes{i}")).collect();
+    let mut registry: Vec<(&str, Value)> =
+        servers.iter().map(|server| (server.as_str(), simple("append_doc", filler))).collect();
+    registry.push(("teda", simple("teda_create_doc", "Look up the weather forecast for a city")));
+    let found =
+        check(&registry, "cuzapo", simple("cuzapoCreateDoc", "Create a doc: append markdown text to a new doc"));
+    let line = found.lines().find(|line| line.contains("teda/teda_create_doc"));
+    assert!(line.is_some_and(|line| line.starts_with("high lexical/token_overlap")), "{found}");
+    assert!(line.is_some_and(|line| line.contains(r#""relation":"qualified""#)), "{found}");
+}
+
+#[test]
 fn a_servers_house_vocabulary_does_not_make_its_tools_alike() {
     // Every tool of this server talks about GitHub repositories and tokens; within the
     // server that says nothing about which tool does what.

@@ -49,6 +49,10 @@ pub struct LexicalStage {
     /// Name word stems joined: inflections at any edit distance (`list_repository` /
     /// `list_repositories` are three edits apart).
     stems: HashMap<String, Vec<ToolIdx>>,
+    /// Name words without vendor words, under each way of dropping them (see
+    /// [`vendor_cores`]): `zovahi-create-views` and `sujoza_create_view` share `creat view`
+    /// whatever their descriptions say, which the word-overlap search ranks by.
+    cores: HashMap<String, Vec<ToolIdx>>,
     near: EditIndex,
     terms: TermIndex,
     /// Changes with every insert and remove: what [`WeightMemo`] is valid for.
@@ -93,6 +97,9 @@ impl Stage for LexicalStage {
         push(&mut self.folded, &tool.folded, idx);
         push(&mut self.skeletons, &tool.skeleton, idx);
         push(&mut self.stems, &tool.word_stems.join(" "), idx);
+        for core in vendor_cores(tool) {
+            push(&mut self.cores, &core, idx);
+        }
         self.near.insert(idx, &tool.folded_chars);
         self.terms.insert(idx, &tool.key.server, &tool.term_ids);
         self.generation += 1;
@@ -103,6 +110,9 @@ impl Stage for LexicalStage {
         pull(&mut self.folded, &tool.folded, idx);
         pull(&mut self.skeletons, &tool.skeleton, idx);
         pull(&mut self.stems, &tool.word_stems.join(" "), idx);
+        for core in vendor_cores(tool) {
+            pull(&mut self.cores, &core, idx);
+        }
         self.near.remove(idx, &tool.folded_chars);
         self.terms.remove(idx, &tool.key.server, &tool.term_ids);
         self.generation += 1;
@@ -127,6 +137,9 @@ impl Stage for LexicalStage {
         .flatten()
         {
             pairs.extend(map_hit.iter().copied());
+        }
+        for core in vendor_cores(candidate) {
+            pairs.extend(self.cores.get(&core).into_iter().flatten().copied());
         }
         pairs.extend(self.near.candidates(folded));
         let by_terms = self.terms.candidates(&candidate.term_ids, examination.skip);
@@ -470,6 +483,39 @@ fn same_name_but_vendor(a: &PreparedTool, b: &PreparedTool) -> Option<usize> {
     }
     let (core_a, core_b) = (core(a, b), core(b, a));
     (!core_a.is_empty() && core_a == core_b).then_some(core_a.len())
+}
+
+/// The keys under which [`same_name_but_vendor`] can match a name at HIGH: its content
+/// stems, sorted and unique, without each subset of its vendor stems in turn (the other
+/// name keeps a vendor word it uses too), where at least two remain. Names with more than
+/// three vendor words are keyed with all or none of them dropped.
+fn vendor_cores(tool: &PreparedTool) -> Vec<String> {
+    let mut vendor: Vec<&str> =
+        tool.content_stems.iter().filter(|(_, vendor)| *vendor).map(|(stem, _)| stem.as_str()).collect();
+    vendor.sort_unstable();
+    vendor.dedup();
+    if vendor.is_empty() {
+        return Vec::new();
+    }
+    let subsets: Vec<u32> =
+        if vendor.len() <= 3 { (0..1u32 << vendor.len()).collect() } else { vec![0, (1u32 << vendor.len()) - 1] };
+    let mut cores: Vec<String> = subsets
+        .into_iter()
+        .filter_map(|dropped| {
+            let mut core: Vec<&str> = tool
+                .content_stems
+                .iter()
+                .map(|(stem, _)| stem.as_str())
+                .filter(|stem| vendor.iter().position(|v| v == stem).is_none_or(|at| dropped & (1 << at) == 0))
+                .collect();
+            core.sort_unstable();
+            core.dedup();
+            (core.len() >= 2).then(|| core.join(" "))
+        })
+        .collect();
+    cores.sort_unstable();
+    cores.dedup();
+    cores
 }
 
 /// Whether the names hold the same stems, as many times each, in another order.
