@@ -470,19 +470,23 @@ fn classify_edit(a: &PreparedTool, b: &PreparedTool, description: f64) -> NameEd
 /// `tavily_search` share `search`; `create_update_in_monday` on `monday` and
 /// `create_update` share `create update` (function words do not count).
 fn same_name_but_vendor(a: &PreparedTool, b: &PreparedTool) -> Option<usize> {
-    fn core<'a>(tool: &'a PreparedTool, other: &PreparedTool) -> Vec<&'a str> {
-        let mut core: Vec<&str> = tool
-            .content_stems
-            .iter()
-            .filter(|(stem, vendor)| !vendor || other.stem_set.binary_search(stem).is_ok())
-            .map(|(stem, _)| stem.as_str())
-            .collect();
-        core.sort_unstable();
-        core.dedup();
-        core
-    }
-    let (core_a, core_b) = (core(a, b), core(b, a));
+    let used_by = |other: &PreparedTool, stem: &str| other.stem_set.binary_search_by(|s| s.as_str().cmp(stem)).is_ok();
+    let (core_a, core_b) = (core_stems(a, |stem| used_by(b, stem)), core_stems(b, |stem| used_by(a, stem)));
     (!core_a.is_empty() && core_a == core_b).then_some(core_a.len())
+}
+
+/// A name's content stems, sorted and unique, with only the vendor stems `keep_vendor`
+/// accepts.
+fn core_stems(tool: &PreparedTool, keep_vendor: impl Fn(&str) -> bool) -> Vec<&str> {
+    let mut core: Vec<&str> = tool
+        .content_stems
+        .iter()
+        .filter(|(stem, vendor)| !vendor || keep_vendor(stem))
+        .map(|(stem, _)| stem.as_str())
+        .collect();
+    core.sort_unstable();
+    core.dedup();
+    core
 }
 
 /// The keys under which [`same_name_but_vendor`] can match a name at HIGH: its content
@@ -502,14 +506,9 @@ fn vendor_cores(tool: &PreparedTool) -> Vec<String> {
     let mut cores: Vec<String> = subsets
         .into_iter()
         .filter_map(|dropped| {
-            let mut core: Vec<&str> = tool
-                .content_stems
-                .iter()
-                .map(|(stem, _)| stem.as_str())
-                .filter(|stem| vendor.iter().position(|v| v == stem).is_none_or(|at| dropped & (1 << at) == 0))
-                .collect();
-            core.sort_unstable();
-            core.dedup();
+            let core = core_stems(tool, |stem| {
+                vendor.iter().position(|v| *v == stem).is_some_and(|at| dropped & (1 << at) == 0)
+            });
             (core.len() >= 2).then(|| core.join(" "))
         })
         .collect();
