@@ -11,9 +11,9 @@
 //! a length, so the unverified superset grows with the registry (163 per name at 100k
 //! tools, of which a few are near names), and every pair it holds would be assessed.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxBuildHasher, FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::stage::ToolIdx;
 
@@ -77,7 +77,7 @@ impl EditIndex {
     /// Tools whose name holds one of `query`'s segments where a name within
     /// [`MAX_DISTANCE`] would: a superset of the answer.
     fn sharing_a_segment(&self, query: &[char]) -> HashSet<ToolIdx> {
-        let mut found = HashSet::new();
+        let mut found = HashSet::default();
         let low = query.len().saturating_sub(MAX_DISTANCE);
         for length in low..=query.len() + MAX_DISTANCE {
             if !self.lengths.contains_key(&length) {
@@ -116,19 +116,40 @@ fn segmentation(length: usize) -> impl Iterator<Item = (usize, usize, usize)> {
 }
 
 fn hash_chars(chars: &[char]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    chars.hash(&mut hasher);
-    hasher.finish()
+    FxBuildHasher.hash_one(chars)
 }
 
 /// Levenshtein distance if it is at most `bound`, else `None`; stops early once every
 /// cell of a row exceeds the bound.
+///
+/// Every assessed pair of names asks this (most are nowhere near each other), so it does
+/// not allocate for names up to [`INLINE_ROW`] characters once their shared first and
+/// last characters (which never change the distance) are set aside.
 pub fn bounded_distance(a: &[char], b: &[char], bound: usize) -> Option<usize> {
     if a.len().abs_diff(b.len()) > bound {
         return None;
     }
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[prefix..], &b[prefix..]);
+    let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[..a.len() - suffix], &b[..b.len() - suffix]);
+    if a.is_empty() || b.is_empty() {
+        let distance = a.len().max(b.len());
+        return (distance <= bound).then_some(distance);
+    }
+    let width = b.len() + 1;
+    let mut inline = [0usize; 2 * INLINE_ROW];
+    let mut heap = Vec::new();
+    let rows: &mut [usize] = if width <= INLINE_ROW {
+        &mut inline[..2 * width]
+    } else {
+        heap.resize(2 * width, 0);
+        &mut heap
+    };
+    let (mut previous, mut current) = rows.split_at_mut(width);
+    for (j, cell) in previous.iter_mut().enumerate() {
+        *cell = j;
+    }
     for (i, ca) in a.iter().enumerate() {
         current[0] = i + 1;
         let mut row_min = current[0];
@@ -145,6 +166,9 @@ pub fn bounded_distance(a: &[char], b: &[char], bound: usize) -> Option<usize> {
     let distance = previous[b.len()];
     (distance <= bound).then_some(distance)
 }
+
+/// Row length [`bounded_distance`] keeps on the stack.
+const INLINE_ROW: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -173,6 +197,32 @@ mod tests {
     }
 
     proptest! {
+        /// The distance is Levenshtein's within the bound and `None` beyond it, however
+        /// long the names (past the inline rows too) and wherever they differ.
+        #[test]
+        fn bounded_distance_is_levenshtein_within_the_bound(
+            a in "[ab_]{0,80}",
+            b in "[ab_]{0,80}",
+            bound in 0usize..5,
+        ) {
+            let plain = strsim::levenshtein(&a, &b);
+            prop_assert_eq!(bounded_distance(&chars(&a), &chars(&b), bound), (plain <= bound).then_some(plain));
+            prop_assert_eq!(bounded_distance(&chars(&a), &chars(&b), usize::MAX), Some(plain));
+        }
+
+        /// Names that differ in a few characters somewhere in the middle (the pairs whose
+        /// distance is within the bound).
+        #[test]
+        fn bounded_distance_of_names_differing_in_the_middle(
+            (prefix, suffix) in ("[ab_]{0,70}", "[ab_]{0,10}"),
+            (middle_a, middle_b) in ("[ab_]{0,3}", "[ab_]{0,3}"),
+            bound in 0usize..5,
+        ) {
+            let (a, b) = (format!("{prefix}{middle_a}{suffix}"), format!("{prefix}{middle_b}{suffix}"));
+            let plain = strsim::levenshtein(&a, &b);
+            prop_assert_eq!(bounded_distance(&chars(&a), &chars(&b), bound), (plain <= bound).then_some(plain));
+        }
+
         /// The index finds exactly what a scan of all names with the plain distance
         /// finds: it misses none and verifies what its segments suggest.
         #[test]
