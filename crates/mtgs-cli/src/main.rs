@@ -20,6 +20,11 @@ use tracing_subscriber::EnvFilter;
 use crate::args::{Cli, Command};
 use crate::failure::{Exit, Failure};
 
+/// mimalloc instead of glibc's malloc: detection allocates and frees many small objects
+/// across threads (see docs/benchmarks.md for what it changed).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

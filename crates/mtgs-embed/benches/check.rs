@@ -30,6 +30,10 @@ mod common;
 
 use common::{Rng, corpus, corpus_by_server};
 
+/// The allocator the `mtgs` binary runs detection with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A stand-in vector for a generated tool: its corpus tool's real vector, moved towards a
 /// direction of its own for a shifted domain, then jittered (see the module docs).
 fn stand_in(corpus_vectors: &[Vec<f32>], origin: Origin, shift: f32, rng: &mut Rng) -> Option<Embedding> {
