@@ -194,8 +194,29 @@ impl Service {
     }
 
     pub(crate) fn environment_state(&self, name: &EnvironmentName) -> Arc<EnvironmentState> {
-        let mut environments = self.inner.environments.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        environments.entry(name.clone()).or_default().clone()
+        self.environments().entry(name.clone()).or_default().clone()
+    }
+
+    fn environments(&self) -> std::sync::MutexGuard<'_, HashMap<EnvironmentName, Arc<EnvironmentState>>> {
+        self.inner.environments.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets what the service holds for `name`, an environment just read as absent,
+    /// unless a caller still holds it (a registration about to create it). Requests may
+    /// name any environment: those never created must not each leave state behind. (Were
+    /// it created meanwhile and its state dropped, the next request rebuilds it from the
+    /// store.)
+    pub(crate) fn forget_absent_environment(&self, name: &EnvironmentName) {
+        let mut environments = self.environments();
+        if environments.get(name).is_some_and(|state| Arc::strong_count(state) == 1) {
+            environments.remove(name);
+        }
+    }
+
+    /// Environments whose state (cached detector, shared reads, remembered checks) the
+    /// service holds in memory.
+    pub fn environments_in_memory(&self) -> usize {
+        self.environments().len()
     }
 
     /// The environment's row (`None` if there is no such environment) as read after this
@@ -207,11 +228,16 @@ impl Service {
             let (store, name) = (store.clone(), owned.clone());
             async move { store.environment(&name).await }
         };
-        match state.row.read(read).await {
-            Some(row) => Ok(row),
+        let row = match state.row.read(read).await {
+            Some(row) => row,
             // The shared read failed: this one reports its own error (or succeeds).
-            None => Ok(self.store().environment(name).await?),
+            None => self.store().environment(name).await?,
+        };
+        drop(state);
+        if row.is_none() {
+            self.forget_absent_environment(name);
         }
+        Ok(row)
     }
 
     /// The environment's row, or `NotFound`.

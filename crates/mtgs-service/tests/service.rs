@@ -96,6 +96,29 @@ async fn a_check_writes_nothing() {
 }
 
 #[tokio::test]
+async fn requests_naming_environments_that_do_not_exist_leave_nothing_in_memory() {
+    let app = app().await;
+    app.service.register(batch("prod", "jira", tool("create_task", "Create a Jira task"))).await.expect("registered");
+    let held = app.service.environments_in_memory();
+    assert!(held >= 1, "the registered environment's state is kept");
+    for n in 0..50 {
+        let name = format!("nowhere-{n}");
+        let outcome =
+            app.service.check(batch(&name, "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+        assert_eq!(outcome.verdict, Verdict::Pass, "an environment nobody registered into is empty");
+        assert!(app.service.health(&env(&name)).await.is_err());
+        assert!(app.service.conflicts(&env(&name), &ConflictFilter::default()).await.is_err());
+    }
+    assert_eq!(app.service.environments_in_memory(), held);
+    // The kept environment still answers from what it holds, and a first registration
+    // into a new environment keeps that one.
+    let outcome = app.service.check(batch("prod", "other", tool("create_task", "Create a task"))).await.expect("ok");
+    assert_eq!(outcome.verdict, Verdict::Block);
+    app.service.register(batch("staging", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+    assert_eq!(app.service.environments_in_memory(), held + 1);
+}
+
+#[tokio::test]
 async fn tools_in_one_batch_are_checked_against_each_other() {
     let app = app().await;
     let outcome = app
