@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mtgs_core::{ConflictStatus, Finding, ServerName, StageId, ToolDef, ToolKey, ToolName, ToolStatus, Verdict};
 use mtgs_detect::{Detector, Diagnostic, PreparedTool, StageTimings};
-use mtgs_store::{EnvironmentRow, FindingScope};
+use mtgs_store::FindingScope;
 
 use crate::registry::Service;
 use crate::{BatchOutcome, ConflictView, Result, ServiceError, ToolBatch, ToolOutcome};
@@ -226,19 +226,12 @@ impl CheckMemo {
 
 pub(crate) async fn check(service: &Service, batch: ToolBatch) -> Result<BatchOutcome> {
     let environment = service.environment_row(&batch.environment).await?;
-    if environment.is_some() {
-        return check_in(service, batch, environment).await;
-    }
     // A gate may check against an environment nobody has registered into yet (it is
-    // empty): what the check built for it is not kept.
-    let name = batch.environment.clone();
-    let outcome = check_in(service, batch, None).await;
-    service.forget_absent_environment(&name);
-    outcome
-}
-
-async fn check_in(service: &Service, batch: ToolBatch, environment: Option<EnvironmentRow>) -> Result<BatchOutcome> {
-    let state = service.environment_state(&batch.environment);
+    // empty): what the check builds for it is its own, not kept in the service's map.
+    let state = match &environment {
+        Some(_) => service.environment_state(&batch.environment),
+        None => Arc::default(),
+    };
     let at = environment.as_ref().map(|row| (row.revision, row.generation));
     let key = CheckKey {
         server: batch.server.clone(),

@@ -206,7 +206,7 @@ impl Service {
     /// name any environment: those never created must not each leave state behind. (Were
     /// it created meanwhile and its state dropped, the next request rebuilds it from the
     /// store.)
-    pub(crate) fn forget_absent_environment(&self, name: &EnvironmentName) {
+    fn forget_absent_environment(&self, name: &EnvironmentName) {
         let mut environments = self.environments();
         if environments.get(name).is_some_and(|state| Arc::strong_count(state) == 1) {
             environments.remove(name);
