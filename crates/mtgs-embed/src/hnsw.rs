@@ -189,7 +189,8 @@ impl HnswIndex {
 
     /// An index holding `items`, built on all available cores (usearch inserts into one
     /// graph from several threads). Items of the wrong dimension are left out, as
-    /// [`VectorIndex::insert`] does; of two items with one index, the later wins.
+    /// [`VectorIndex::insert`] does; of two items with one index, the later wins. Items
+    /// the parallel build left unreachable are then linked again (see `relink_stranded`).
     pub fn build(
         dimensions: usize,
         settings: HnswSettings,
@@ -204,33 +205,9 @@ impl HnswIndex {
         index.reserve_exactly(index.vectors.len())?;
         let threads = thread::available_parallelism().map_or(1, usize::from).clamp(1, settings.concurrency.max(1));
         let items: Vec<(&ToolIdx, &Embedding)> = index.vectors.iter().collect();
-        let chunk = items.len().div_ceil(threads).max(1);
         let graph = &index.graph;
-        let failed: Vec<(ToolIdx, String)> = thread::scope(|scope| {
-            let workers: Vec<_> = items
-                .chunks(chunk)
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .filter_map(|(idx, embedding)| {
-                                graph
-                                    .add(key(**idx), embedding.as_slice())
-                                    .err()
-                                    .map(|error| (**idx, error.to_string()))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            let mut failed = Vec::new();
-            for worker in workers {
-                match worker.join() {
-                    Ok(refused) => failed.extend(refused),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            failed
+        let failed = on_threads(&items, threads, |idx, embedding| {
+            graph.add(key(idx), embedding).err().map(|error| (idx, error.to_string()))
         });
         if let Some((first, error)) = failed.first() {
             tracing::warn!(
@@ -241,7 +218,39 @@ impl HnswIndex {
             );
         }
         index.unindexed.extend(failed.into_iter().map(|(idx, _)| idx));
+        index.relink_stranded(threads);
         Ok(index)
+    }
+
+    /// usearch 2.26 can strand a node when several threads add at once
+    /// (unum-cloud/USearch#735, fix not released): the node is stored, but no link leads to
+    /// it, so no search ever returns it and a duplicate of that tool goes unseen. The tests'
+    /// clustered vectors lost about one in 1,300 that way; one-at-a-time inserts lost none.
+    /// After a parallel build each item is looked for by its own vector, and one not found
+    /// is taken out and added again alone, which links it as a sequential insert does.
+    /// Returns how many were added again.
+    fn relink_stranded(&mut self, threads: usize) -> usize {
+        self.graph.change_expansion_search(STRANDED_SEARCH_EXPANSION);
+        let graph = &self.graph;
+        let items: Vec<(&ToolIdx, &Embedding)> =
+            self.vectors.iter().filter(|(idx, _)| !self.unindexed.contains(*idx)).collect();
+        let stranded = on_threads(&items, threads, |idx, embedding| (!reachable(graph, idx, embedding)).then_some(idx));
+        self.graph.change_expansion_search(self.settings.expansion_search);
+        for idx in &stranded {
+            let Some(vector) = self.vectors.get(idx) else { continue };
+            if let Err(error) = self.graph.remove(key(*idx)) {
+                tracing::warn!(tool = idx.0, %error, "usearch could not remove a stranded vector; it is scored exactly");
+                self.stale.insert(*idx);
+                self.unindexed.insert(*idx);
+            } else if let Err(error) = self.graph.add(key(*idx), vector.as_slice()) {
+                tracing::warn!(tool = idx.0, %error, "usearch refused a stranded vector again; it is scored exactly");
+                self.unindexed.insert(*idx);
+            }
+        }
+        if !stranded.is_empty() {
+            tracing::debug!(stranded = stranded.len(), "re-linked vectors the parallel HNSW build had stranded");
+        }
+        stranded.len()
     }
 
     /// Makes room for `additional` more vectors without growing on the way.
@@ -428,6 +437,58 @@ fn top(mut scored: Vec<(ToolIdx, f32)>, k: usize) -> Vec<(ToolIdx, f32)> {
     scored.truncate(k);
     scored.sort_by(order);
     scored
+}
+
+/// `find` over `items` on `threads` threads, what it returns in `items`' order.
+fn on_threads<R: Send>(
+    items: &[(&ToolIdx, &Embedding)],
+    threads: usize,
+    find: impl Fn(ToolIdx, &[f32]) -> Option<R> + Sync,
+) -> Vec<R> {
+    let chunk = items.len().div_ceil(threads.max(1)).max(1);
+    let find = &find;
+    thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk.iter().filter_map(|(idx, embedding)| find(**idx, embedding.as_slice())).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut found = Vec::new();
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => found.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        found
+    })
+}
+
+/// Candidates examined when looking an item up by its own vector after a parallel build.
+/// Greedy descent to a reachable vector's own node needs few; one not found with this
+/// many is added again, which costs a sequential insert and loses nothing.
+const STRANDED_SEARCH_EXPANSION: usize = 16;
+
+/// Results asked for when looking an item up by its own vector.
+const STRANDED_LOOKUP: usize = 4;
+
+/// usearch distance (`1 - dot`) below which two vectors are the same up to quantisation.
+const SAME_VECTOR_DISTANCE: f32 = 1e-3;
+
+/// Whether a search for `vector` returns `idx`, or cannot tell: when every result is the
+/// same vector (identical tools), the item need not be among them to be reachable.
+fn reachable(graph: &Index, idx: ToolIdx, vector: &[f32]) -> bool {
+    match graph.search(vector, STRANDED_LOOKUP) {
+        Ok(matches) => {
+            matches.keys.contains(&key(idx))
+                || (matches.keys.len() == STRANDED_LOOKUP
+                    && matches.distances.iter().all(|distance| *distance <= SAME_VECTOR_DISTANCE))
+        }
+        Err(_) => true,
+    }
 }
 
 fn key(idx: ToolIdx) -> u64 {
