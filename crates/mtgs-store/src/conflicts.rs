@@ -64,8 +64,11 @@ pub(crate) async fn list(
     environment_id: i64,
     filter: &ConflictFilter,
 ) -> Result<Vec<Conflict>> {
+    // The page's ids first, from the conflicts table alone (its most-severe-first index
+    // holds them in order), then the page's rows with their joins: SQLite builds every
+    // row an OFFSET skips, and a page deep in a large list would otherwise join them all.
     let mut sql = Sql::new(SELECT_CONFLICT);
-    sql.push(" WHERE c.environment_id = ").bind(environment_id);
+    sql.push(" WHERE c.id IN (SELECT c.id FROM conflicts c WHERE c.environment_id = ").bind(environment_id);
     if let Some(severity) = filter.severity {
         sql.push(" AND c.severity = ").bind(severity.as_str());
     }
@@ -83,6 +86,7 @@ pub(crate) async fn list(
     }
     sql.push(MOST_SEVERE_FIRST);
     sql.page(filter.limit, filter.offset);
+    sql.push(")").push(MOST_SEVERE_FIRST);
     sql.build().fetch_all(&mut *conn).await?.iter().map(conflict_from_row).collect()
 }
 

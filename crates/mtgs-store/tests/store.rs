@@ -364,6 +364,16 @@ async fn findings_by_the_hundred_are_recorded_in_bulk_like_one_by_one() -> TestR
         page.iter().map(|conflict| conflict.id).collect::<Vec<_>>(),
         listed[30..70].iter().map(|conflict| conflict.id).collect::<Vec<_>>()
     );
+    // So is a page of a filtered list, past the first severity.
+    let open_only = ConflictFilter { status: Some(ConflictStatus::Open), ..ConflictFilter::default() };
+    let open: Vec<i64> = listed.iter().filter(|c| c.status == ConflictStatus::Open).map(|c| c.id).collect();
+    let page = fixture
+        .store
+        .conflicts(environment_id, &ConflictFilter { limit: Some(25), offset: 40, ..open_only.clone() })
+        .await?;
+    assert_eq!(page.iter().map(|conflict| conflict.id).collect::<Vec<_>>(), open[40..65].to_vec());
+    let tail = fixture.store.conflicts(environment_id, &ConflictFilter { offset: 300, ..open_only }).await?;
+    assert_eq!(tail.iter().map(|conflict| conflict.id).collect::<Vec<_>>(), open[300..].to_vec());
 
     // A registration's scope: only the live conflicts of its tools can go.
     let live_of_last = listed
