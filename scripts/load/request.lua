@@ -14,12 +14,27 @@ function setup(thread)
   threads = threads + 1
   thread:set("thread_number", threads)
 end
+-- LOAD_OFFSETS=N pages through a list instead: each request asks for `offset=K`, K
+-- cycling through 0..N-1 across all LOAD_THREADS threads, so that consecutive requests
+-- never ask for the same page.
+local offsets = tonumber(os.getenv("LOAD_OFFSETS") or "")
+local stride = tonumber(os.getenv("LOAD_THREADS") or "1")
 local counter = 0
-if wrk.body and wrk.body:find("{{n}}", 1, true) then
+local unique_body = wrk.body and wrk.body:find("{{n}}", 1, true)
+if unique_body or offsets then
   function request()
     counter = counter + 1
-    local unique = string.format("%d_%d", thread_number or 0, counter)
-    return wrk.format(nil, nil, nil, (wrk.body:gsub("{{n}}", unique)))
+    local path, body = nil, nil
+    if unique_body then
+      local unique = string.format("%d_%d", thread_number or 0, counter)
+      body = (wrk.body:gsub("{{n}}", unique))
+    end
+    if offsets then
+      local offset = ((counter - 1) * stride + (thread_number or 1) - 1) % offsets
+      local separator = wrk.path:find("?", 1, true) and "&" or "?"
+      path = wrk.path .. separator .. "offset=" .. offset
+    end
+    return wrk.format(nil, path, nil, body)
   end
 end
 wrk.headers["Authorization"] = "Bearer " .. (os.getenv("MTGS_TOKEN") or "")

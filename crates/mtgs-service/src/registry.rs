@@ -35,7 +35,7 @@ pub(crate) struct CachedDetector {
 /// Per-environment state: writes are serialised (a registration checks and writes as
 /// one step, so two concurrent registrations cannot both miss each other), and the
 /// detector is shared by readers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct EnvironmentState {
     pub writes: Mutex<()>,
     pub detector: Arc<RwLock<Option<CachedDetector>>>,
@@ -48,7 +48,28 @@ pub(crate) struct EnvironmentState {
     /// Each server's registered tools (status and definition hash by name), as a check
     /// compares a batch with them.
     pub registered: AtRevision<ServerName, Arc<Registered>>,
+    /// Pages of conflicts as listed, by filter; at most [`CONFLICT_PAGES_HELD`] conflicts.
+    pub conflict_pages: AtRevision<ConflictFilter, Arc<[Conflict]>>,
 }
+
+impl Default for EnvironmentState {
+    fn default() -> Self {
+        Self {
+            writes: Mutex::default(),
+            detector: Arc::default(),
+            row: FreshReads::default(),
+            checks: crate::batch::CheckMemo::default(),
+            health: AtRevision::default(),
+            registered: AtRevision::default(),
+            conflict_pages: AtRevision::weighed(CONFLICT_PAGES_HELD, |page| page.len()),
+        }
+    }
+}
+
+/// Conflicts an environment's remembered pages hold in all: ten pages of the API's
+/// largest size, a few MiB with their evidence. Dashboards and pipelines that poll the
+/// same pages are answered from memory until the environment changes.
+pub(crate) const CONFLICT_PAGES_HELD: usize = 10_000;
 
 /// A server's registered tools: status and definition hash, by name.
 pub(crate) type Registered = HashMap<ToolName, (ToolStatus, String)>;
@@ -56,22 +77,42 @@ pub(crate) type Registered = HashMap<ToolName, (ToolStatus, String)>;
 /// Values read from the store, each kept with the environment revision read before
 /// reading it, and current while the revision has not moved on. A value read after
 /// reading revision R is at least as new as R, so keeping it under R never serves a
-/// caller older data than the revision it read. Holds at most [`AtRevision::CAPACITY`]
-/// keys (it forgets them all when full: the keys come from requests).
-#[derive(Debug)]
+/// caller older data than the revision it read. Every write to an environment moves its
+/// revision on in the write's own transaction. Holds values of a total weight of at most
+/// `budget` (each weighs 1 unless made [`AtRevision::weighed`]); it forgets them all
+/// when one more would not fit: the keys come from requests.
 pub(crate) struct AtRevision<K, V> {
-    entries: std::sync::Mutex<HashMap<K, (i64, V)>>,
+    entries: std::sync::Mutex<Entries<K, V>>,
+    budget: usize,
+    weigh: fn(&V) -> usize,
+}
+
+struct Entries<K, V> {
+    by_key: HashMap<K, (i64, V)>,
+    weight: usize,
+}
+
+impl<K, V> std::fmt::Debug for AtRevision<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AtRevision").field("budget", &self.budget).finish_non_exhaustive()
+    }
 }
 
 impl<K, V> Default for AtRevision<K, V> {
+    /// At most 4,096 values.
     fn default() -> Self {
-        Self { entries: std::sync::Mutex::new(HashMap::new()) }
+        Self::weighed(4096, |_| 1)
+    }
+}
+
+impl<K, V> AtRevision<K, V> {
+    /// Values weighing `weigh` each (at least 1), at most `budget` in all.
+    pub fn weighed(budget: usize, weigh: fn(&V) -> usize) -> Self {
+        Self { entries: std::sync::Mutex::new(Entries { by_key: HashMap::new(), weight: 0 }), budget, weigh }
     }
 }
 
 impl<K: Eq + std::hash::Hash + Clone, V: Clone> AtRevision<K, V> {
-    const CAPACITY: usize = 4096;
-
     /// The value of `key` at `revision`: remembered, or `read` and remembered.
     pub async fn get_or_read<F: std::future::Future<Output = Result<V>>>(
         &self,
@@ -80,15 +121,24 @@ impl<K: Eq + std::hash::Hash + Clone, V: Clone> AtRevision<K, V> {
         read: impl FnOnce() -> F,
     ) -> Result<V> {
         let entries = || self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, value)) = entries().get(key).filter(|(at, _)| *at == revision) {
+        if let Some((_, value)) = entries().by_key.get(key).filter(|(at, _)| *at == revision) {
             return Ok(value.clone());
         }
         let value = read().await?;
-        let mut entries = entries();
-        if entries.len() >= Self::CAPACITY && !entries.contains_key(key) {
-            entries.clear();
+        let weight = (self.weigh)(&value).max(1);
+        if weight > self.budget {
+            return Ok(value);
         }
-        entries.insert(key.clone(), (revision, value.clone()));
+        let mut entries = entries();
+        let replaced = entries.by_key.get(key).map_or(0, |(_, old)| (self.weigh)(old).max(1));
+        if entries.weight - replaced + weight > self.budget {
+            entries.by_key.clear();
+            entries.weight = 0;
+        } else {
+            entries.weight -= replaced;
+        }
+        entries.weight += weight;
+        entries.by_key.insert(key.clone(), (revision, value.clone()));
         Ok(value)
     }
 }
@@ -310,11 +360,18 @@ impl Service {
         Ok(self.store().tools(filter).await?)
     }
 
-    /// Tracked conflicts of an environment (`NotFound` if it does not exist).
-    pub async fn conflicts(&self, environment: &EnvironmentName, filter: &ConflictFilter) -> Result<Vec<Conflict>> {
+    /// Tracked conflicts of an environment (`NotFound` if it does not exist). Pages are
+    /// remembered while the environment is unchanged ([`AtRevision`]).
+    pub async fn conflicts(&self, environment: &EnvironmentName, filter: &ConflictFilter) -> Result<Arc<[Conflict]>> {
         self.authorize(Permission::Read)?;
         let row = self.existing_environment(environment).await?;
-        Ok(self.store().conflicts(row.id, filter).await?)
+        let state = self.environment_state(environment);
+        state
+            .conflict_pages
+            .get_or_read(filter, row.revision, || async {
+                Ok(Arc::from(self.store().conflicts(row.id, filter).await?))
+            })
+            .await
     }
 
     pub async fn conflict(&self, id: i64) -> Result<Conflict> {
@@ -417,5 +474,61 @@ impl Service {
         })
         .await
         .map_err(|error| ServiceError::Internal(format!("building the detector failed: {error}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::AtRevision;
+
+    /// Reads `value` through `memo` at `revision`, counting reads in `reads`.
+    async fn read(
+        memo: &AtRevision<&'static str, Vec<u8>>,
+        key: &'static str,
+        revision: i64,
+        value: Vec<u8>,
+        reads: &Cell<u32>,
+    ) -> Vec<u8> {
+        memo.get_or_read(&key, revision, || async {
+            reads.set(reads.get() + 1);
+            Ok(value)
+        })
+        .await
+        .expect("the read cannot fail")
+    }
+
+    #[tokio::test]
+    async fn values_are_kept_per_revision_within_their_weight_budget() {
+        let memo: AtRevision<&'static str, Vec<u8>> = AtRevision::weighed(10, Vec::len);
+        let reads = Cell::new(0);
+        assert_eq!(read(&memo, "a", 1, vec![1; 6], &reads).await, vec![1; 6]);
+        assert_eq!(read(&memo, "a", 1, vec![9; 6], &reads).await, vec![1; 6], "remembered at revision 1");
+        assert_eq!(reads.get(), 1);
+        assert_eq!(read(&memo, "a", 2, vec![2; 6], &reads).await, vec![2; 6], "read again at revision 2");
+        assert_eq!(reads.get(), 2);
+        // Replacing a value frees its weight: 6 replaced by 6 still fits.
+        assert_eq!(read(&memo, "a", 3, vec![3; 4], &reads).await, vec![3; 4]);
+        assert_eq!(read(&memo, "b", 3, vec![4; 6], &reads).await, vec![4; 6]);
+        assert_eq!(reads.get(), 4);
+        assert_eq!(read(&memo, "a", 3, vec![0; 4], &reads).await, vec![3; 4], "4 + 6 fit in 10");
+        assert_eq!(reads.get(), 4);
+        // One more would pass the budget: all are forgotten, the new one kept.
+        assert_eq!(read(&memo, "c", 3, vec![5; 1], &reads).await, vec![5; 1]);
+        assert_eq!(read(&memo, "c", 3, vec![0; 1], &reads).await, vec![5; 1]);
+        assert_eq!(read(&memo, "a", 3, vec![6; 4], &reads).await, vec![6; 4], "forgotten, read again");
+        assert_eq!(reads.get(), 6);
+        // A value heavier than the whole budget is never kept, and forgets nothing.
+        assert_eq!(read(&memo, "big", 3, vec![7; 11], &reads).await, vec![7; 11]);
+        assert_eq!(read(&memo, "big", 3, vec![8; 11], &reads).await, vec![8; 11]);
+        assert_eq!(read(&memo, "a", 3, vec![0; 4], &reads).await, vec![6; 4]);
+        assert_eq!(reads.get(), 8);
+        // Empty values weigh 1, so an unbounded number of them cannot pile up.
+        let empty: AtRevision<u32, Vec<u8>> = AtRevision::weighed(2, Vec::len);
+        for key in 0..5 {
+            empty.get_or_read(&key, 1, || async { Ok(Vec::new()) }).await.expect("ok");
+        }
+        assert!(empty.entries.lock().expect("not poisoned").by_key.len() <= 2);
     }
 }

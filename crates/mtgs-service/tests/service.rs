@@ -248,6 +248,59 @@ async fn health_is_remembered_only_while_nothing_changed_even_on_another_instanc
 }
 
 #[tokio::test]
+async fn listed_conflicts_follow_every_change_whoever_makes_it() {
+    let app = app().await;
+    let other = open(&app.database_url).await;
+    let all = ConflictFilter::default();
+    let open_only = ConflictFilter { status: Some(ConflictStatus::Open), ..ConflictFilter::default() };
+    let first_page = ConflictFilter { limit: Some(1), ..ConflictFilter::default() };
+    let list = |filter: &ConflictFilter| {
+        let (service, filter) = (app.service.clone(), filter.clone());
+        async move {
+            let listed = service.conflicts(&env("prod"), &filter).await.expect("ok");
+            listed.iter().map(|c| (c.id, c.status, c.finding.tool_b.to_string())).collect::<Vec<_>>()
+        }
+    };
+    app.service.register(batch("prod", "jira", tool("create_task", "Create a Jira task"))).await.expect("ok");
+    assert!(list(&all).await.is_empty());
+
+    // Registered on the other instance: this one's remembered (empty) pages must not be served.
+    other.register(batch("prod", "salesforce", tool("create_task", "Create a task"))).await.expect("ok");
+    let listed = list(&all).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(list(&all).await, listed, "unchanged, the same");
+    assert_eq!(list(&open_only).await, listed);
+    let id = listed[0].0;
+
+    // Triage elsewhere.
+    other.set_conflict_status(id, ConflictStatus::Suppressed).await.expect("ok");
+    assert_eq!(list(&all).await[0].1, ConflictStatus::Suppressed);
+    assert!(list(&open_only).await.is_empty());
+
+    // Another registration elsewhere adds conflicts; pages of one see the first of them.
+    other.register(batch("prod", "asana", tool("createTask", "Create a task"))).await.expect("ok");
+    assert_eq!(list(&all).await.len(), 3);
+    assert_eq!(list(&first_page).await.len(), 1);
+    assert_eq!(list(&open_only).await.len(), 2);
+
+    // An analysis elsewhere that resolves nothing leaves the same list; triage here shows at once.
+    other.start_analysis(&env("prod")).await.expect("ok");
+    other.run_next_job().await.expect("ok").expect("a job");
+    assert_eq!(
+        list(&all).await,
+        other
+            .conflicts(&env("prod"), &all)
+            .await
+            .expect("ok")
+            .iter()
+            .map(|c| (c.id, c.status, c.finding.tool_b.to_string()))
+            .collect::<Vec<_>>()
+    );
+    app.service.set_conflict_status(id, ConflictStatus::Open).await.expect("ok");
+    assert_eq!(list(&open_only).await.len(), 3);
+}
+
+#[tokio::test]
 async fn a_second_instance_sees_registrations_made_by_the_first() {
     let app = app().await;
     let other = open(&app.database_url).await;

@@ -83,7 +83,7 @@ pub struct ToolFilter {
 }
 
 /// Filters for [`Store::conflicts`]; `None` matches everything.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ConflictFilter {
     /// Exact severity.
     pub severity: Option<Severity>,

@@ -179,7 +179,7 @@ pub async fn run(
         Some(per_kind) => Some(recommendation_report(&service, &conflicts, min_severity, per_kind).await?),
         None => None,
     };
-    let findings: Vec<mtgs_core::Finding> = conflicts.into_iter().map(|conflict| conflict.finding).collect();
+    let findings: Vec<mtgs_core::Finding> = conflicts.iter().map(|conflict| conflict.finding.clone()).collect();
     let mut report = score(&labels, &findings, half, seed, min_severity);
 
     // Routing: the half's probes against the whole corpus, as a simulation with no candidate.

@@ -30,9 +30,9 @@ pub async fn list(
     let page = Page::from_query(&mut query, "conflicts")?;
     let filter = ConflictFilter { severity, stage, status, tool, limit: Some(page.fetch()), offset: page.offset };
     query.finish(&["severity", "stage", "status", "tool", "limit", "offset"])?;
-    let mut conflicts = service.conflicts(&environment, &filter).await?;
-    let next_offset = page.cut(&mut conflicts);
-    Ok(Json(ConflictList { conflicts: conflicts.iter().map(mtgs_api::Conflict::from).collect(), next_offset }))
+    let conflicts = service.conflicts(&environment, &filter).await?;
+    let (shown, next_offset) = page.cut(&conflicts);
+    Ok(Json(ConflictList { conflicts: shown.iter().map(mtgs_api::Conflict::from).collect(), next_offset }))
 }
 
 pub async fn show(

@@ -147,11 +147,11 @@ impl Page {
         self.limit + 1
     }
 
-    /// Cuts what [`Page::fetch`] returned to the page; the next page's offset, if any.
-    fn cut<T>(self, items: &mut Vec<T>) -> Option<u64> {
+    /// The page of what [`Page::fetch`] returned, and the next page's offset, if any.
+    fn cut<T>(self, items: &[T]) -> (&[T], Option<u64>) {
         let more = items.len() as u64 > self.limit;
-        items.truncate(usize::try_from(self.limit).unwrap_or(usize::MAX));
-        more.then(|| self.offset + self.limit)
+        let shown = &items[..items.len().min(usize::try_from(self.limit).unwrap_or(usize::MAX))];
+        (shown, more.then(|| self.offset + self.limit))
     }
 }
 

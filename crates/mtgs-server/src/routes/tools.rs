@@ -76,7 +76,7 @@ pub async fn list(Acting(service): Acting, mut query: QueryParams) -> Result<Jso
     let page = Page::from_query(&mut query, "tools")?;
     query.finish(&["environment", "server", "status", "limit", "offset"])?;
     let filter = ToolFilter { environment, server, status, limit: Some(page.fetch()), offset: page.offset };
-    let mut tools = service.tools(&filter).await?;
-    let next_offset = page.cut(&mut tools);
-    Ok(Json(ToolList { tools: tools.iter().map(mtgs_api::Tool::from).collect(), next_offset }))
+    let tools = service.tools(&filter).await?;
+    let (shown, next_offset) = page.cut(&tools);
+    Ok(Json(ToolList { tools: shown.iter().map(mtgs_api::Tool::from).collect(), next_offset }))
 }
