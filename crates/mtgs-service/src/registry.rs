@@ -67,7 +67,7 @@ impl Default for EnvironmentState {
 }
 
 /// Conflicts an environment's remembered pages hold in all: ten pages of the API's
-/// largest size, a few MiB with their evidence. Dashboards and pipelines that poll the
+/// largest size; with their evidence, an estimated 10-20 MiB (not measured). Dashboards and pipelines that poll the
 /// same pages are answered from memory until the environment changes.
 pub(crate) const CONFLICT_PAGES_HELD: usize = 10_000;
 
