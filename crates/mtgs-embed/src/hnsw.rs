@@ -228,8 +228,7 @@ impl HnswIndex {
     /// clustered vectors lost about one in 1,300 that way; one-at-a-time inserts lost none.
     /// After a parallel build each item is looked for by its own vector, and one not found
     /// is taken out and added again alone, which links it as a sequential insert does.
-    /// Returns how many were added again.
-    fn relink_stranded(&mut self, threads: usize) -> usize {
+    fn relink_stranded(&mut self, threads: usize) {
         self.graph.change_expansion_search(STRANDED_SEARCH_EXPANSION);
         let graph = &self.graph;
         let items: Vec<(&ToolIdx, &Embedding)> =
@@ -250,7 +249,6 @@ impl HnswIndex {
         if !stranded.is_empty() {
             tracing::debug!(stranded = stranded.len(), "re-linked vectors the parallel HNSW build had stranded");
         }
-        stranded.len()
     }
 
     /// Makes room for `additional` more vectors without growing on the way.

@@ -67,8 +67,9 @@ impl Default for EnvironmentState {
 }
 
 /// Conflicts an environment's remembered pages hold in all: ten pages of the API's
-/// largest size; with their evidence, an estimated 10-20 MiB (not measured). Dashboards and pipelines that poll the
-/// same pages are answered from memory until the environment changes.
+/// largest size; with their evidence, an estimated 10-20 MiB (not measured). Dashboards
+/// and pipelines that poll the same pages are answered from memory until the environment
+/// changes.
 pub(crate) const CONFLICT_PAGES_HELD: usize = 10_000;
 
 /// A server's registered tools: status and definition hash, by name.
