@@ -9,8 +9,10 @@
 //! corpus's size most copies are *domain-shifted*: the objects their tools act on (the
 //! words of tool names after the verb) are swapped, consistently across the server's names,
 //! descriptions and parameters, for other objects from the corpus (`create_issue` →
-//! `create_invoice`). Accidental duplicates then stay a steady share, and the planted
-//! share stays the known one.
+//! `create_invoice`). Accidental duplicates then grow far slower than the square, and the
+//! planted share stays the known one. They still grow faster than the registry: the
+//! copies of one corpus tool keep most of its description's words, so word-overlap
+//! findings per tool go from 5.9 at 10k tools to 19.2 at 100k (docs/benchmarks.md).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
